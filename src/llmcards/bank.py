@@ -1,0 +1,228 @@
+"""Read and validate bank YAML files into plain :class:`Question` values.
+
+Only PyYAML's safe loader is used, so a ``!!python/...`` tag can never run code. Every
+error names the file and, where there is one, the line.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from llmcards.errors import UserError
+from llmcards.models import Question
+
+BANK_VERSION = 1
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+CARD_FIELDS = ("id", "question", "answer", "tags", "sources")
+_LINE = "__line__"
+
+
+def bundled_bank_path() -> Path:
+    """The bank that ships with the package (inside the wheel, or at the repository root)."""
+    packaged = resources.files("llmcards").joinpath("data", "questions.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "data" / "questions.yaml"
+
+
+def read_bytes(path: Path) -> bytes:
+    """The raw file, with a one-line error when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a bank file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def load_bank(path: Path) -> list[Question]:
+    """Parse and validate a bank file."""
+    return parse_bank(read_bytes(path), str(path))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def parse_bank(data: bytes, name: str) -> list[Question]:
+    """Parse bank YAML ``data``; ``name`` is used in error messages."""
+    import yaml
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+
+    loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(loader_base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            mapping = super().construct_mapping(node, deep=True)
+            mapping[_LINE] = node.start_mark.line + 1
+            return mapping
+
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from the safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if "could not determine a constructor" in problem:
+            problem = f"unsupported YAML tag ({problem.split('tag', 1)[-1].strip()}); only plain YAML is allowed"
+        raise UserError(f"{name}{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+
+    if not isinstance(doc, dict):
+        raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}")
+    version = doc.get("version")
+    if version is None:
+        raise UserError(f"{name}:{doc[_LINE]}: missing 'version: {BANK_VERSION}' at the top of the file")
+    if version != BANK_VERSION or isinstance(version, bool):
+        raise UserError(f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}")
+    cards = doc.get("cards")
+    if cards is None:
+        cards = []
+    if not isinstance(cards, list):
+        raise UserError(f"{name}:{doc[_LINE]}: 'cards' must be a list, not {_describe(cards)}")
+
+    questions: list[Question] = []
+    first_line: dict[str, int] = {}
+    for index, raw in enumerate(cards, start=1):
+        question = _card(raw, index, name)
+        line = question.line or 0
+        if question.id in first_line:
+            raise UserError(f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})")
+        first_line[question.id] = line
+        questions.append(question)
+    return questions
+
+
+def _card(raw: Any, index: int, name: str) -> Question:
+    if not isinstance(raw, dict):
+        raise UserError(f"{name}: card #{index} must be a mapping with id and question, not {_describe(raw)}")
+    line = int(raw.pop(_LINE))
+    where = f"{name}:{line}"
+    unknown = [str(key) for key in raw if key not in CARD_FIELDS]
+    if unknown:
+        raise UserError(f"{where}: unknown field {unknown[0]!r} in card #{index}; fields are {', '.join(CARD_FIELDS)}")
+
+    card_id = raw.get("id")
+    if card_id is None or card_id == "":
+        raise UserError(f"{where}: card #{index} has no id")
+    if not isinstance(card_id, str):
+        raise UserError(f"{where}: id must be text, not {_describe(card_id)} (quote it: id: \"{card_id}\")")
+    if not ID_RE.match(card_id):
+        raise UserError(f"{where}: id {card_id!r} must be a lowercase slug of letters, digits, '-', '_' or '.'")
+    label = f"card {card_id!r}"
+
+    text = raw.get("question")
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise UserError(f"{where}: {label} has a missing or empty question")
+    if not isinstance(text, str):
+        raise UserError(f"{where}: {label}: question must be text, not {_describe(text)}")
+
+    answer = raw.get("answer")
+    if answer is not None and not isinstance(answer, str):
+        raise UserError(f"{where}: {label}: answer must be text or null, not {_describe(answer)}")
+    if isinstance(answer, str) and not answer.strip():
+        answer = None
+
+    return Question(
+        id=card_id,
+        question=text.strip(),
+        answer=answer.strip("\n") if answer is not None else None,
+        tags=_strings(raw.get("tags"), "tags", where, label),
+        sources=_strings(raw.get("sources"), "sources", where, label),
+        line=line,
+    )
+
+
+def _strings(value: Any, field: str, where: str, label: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise UserError(f"{where}: {label}: {field} must be a list of text, like [a, b]")
+    seen: dict[str, None] = {}
+    for item in value:
+        seen.setdefault(item.strip(), None)
+    return tuple(seen)
+
+
+def dump_card(question: Question) -> str:
+    """One card as bank YAML (used by ``llmcards edit``)."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
+    data: dict[str, Any] = {
+        "id": question.id,
+        "question": question.question,
+        "answer": question.answer,
+        "tags": list(question.tags),
+        "sources": list(question.sources),
+    }
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+
+
+def parse_card(text: str, name: str, *, card_id: str | None = None) -> Question:
+    """One card written as a YAML mapping (the ``llmcards edit``/``add`` editor format).
+
+    ``card_id`` supplies the id when the text has none (a new card).
+    """
+    body = _strip_comments(text)
+    offset = 2
+    if card_id is not None:
+        body = f"id: {card_id}\n{body}"
+        offset = 3
+    wrapped = "version: 1\ncards:\n" + "".join(
+        ("  " if i else "- ") + line for i, line in enumerate(body.splitlines(keepends=True))
+    )
+    try:
+        questions = parse_bank(wrapped.encode("utf-8"), name)
+    except UserError as exc:
+        raise UserError(_shift_lines(exc.message, name, -offset)) from None
+    if len(questions) != 1:
+        raise UserError(f"{name}: expected one card")
+    return questions[0]
+
+
+def _strip_comments(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "".join(lines) or "{}\n"
+
+
+def _shift_lines(message: str, name: str, delta: int) -> str:
+    prefix = f"{name}:"
+    if message.startswith(prefix):
+        rest = message[len(prefix):]
+        number, sep, tail = rest.partition(":")
+        if number.isdigit():
+            return f"{prefix}{max(1, int(number) + delta)}{sep}{tail}"
+    return message

@@ -1,0 +1,157 @@
+"""Where the store lives, and the settings with their defaults and validation.
+
+Settings are stored in the review store itself (like Anki's collection config), so one
+file holds everything a person would back up. This module only knows their shape.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from llmcards.errors import UserError
+
+DB_ENV = "LLMCARDS_DB"
+DB_FILENAME = "llmcards.db"
+
+
+def default_db_path() -> Path:
+    """The store's path in the platform's user data directory."""
+    from platformdirs import user_data_path
+
+    return user_data_path("llmcards", appauthor=False) / DB_FILENAME
+
+
+def resolve_db_path(option: str | os.PathLike[str] | None = None) -> Path:
+    """``--db`` wins, then ``$LLMCARDS_DB``, then the user data directory."""
+    raw = option if option not in (None, "") else os.environ.get(DB_ENV) or None
+    path = Path(raw).expanduser() if raw is not None else default_db_path()
+    if path.exists() and path.is_dir():
+        raise UserError(f"{path} is a directory; give --db the path of a file, e.g. {path / DB_FILENAME}")
+    return path
+
+
+_STEP_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_steps(text: str) -> tuple[timedelta, ...]:
+    """Parse learning steps written as ``"1m 10m"`` (units s, m, h, d)."""
+    steps: list[timedelta] = []
+    for token in text.replace(",", " ").split():
+        match = _STEP_RE.match(token.strip().lower())
+        if not match:
+            raise ValueError(f"{token!r} is not a step; write steps like '1m 10m 1h 1d'")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        if seconds <= 0:
+            raise ValueError(f"step {token!r} must be longer than zero")
+        steps.append(timedelta(seconds=seconds))
+    return tuple(steps)
+
+
+def format_steps(steps: tuple[timedelta, ...]) -> str:
+    """The inverse of :func:`parse_steps`, choosing the largest whole unit."""
+    out = []
+    for step in steps:
+        seconds = step.total_seconds()
+        for unit in ("d", "h", "m", "s"):
+            size = _UNIT_SECONDS[unit]
+            if seconds >= size and seconds % size == 0:
+                out.append(f"{int(seconds // size)}{unit}")
+                break
+        else:
+            out.append(f"{seconds:g}s")
+    return " ".join(out)
+
+
+def _int_in(low: int, high: int | None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bound}, not {value}")
+        return value
+
+    return parse
+
+
+def _retention(text: str) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not 0.70 <= value <= 0.99:
+        raise ValueError(f"must be between 0.70 and 0.99, not {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Review settings. Defaults follow Anki's."""
+
+    desired_retention: float = 0.90
+    new_per_day: int = 20
+    reviews_per_day: int = 200
+    day_starts_at: int = 4
+    learning_steps: tuple[timedelta, ...] = (timedelta(minutes=1), timedelta(minutes=10))
+    relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
+    maximum_interval: int = 36500
+
+    def to_strings(self) -> dict[str, str]:
+        """Every setting as the text ``config set`` accepts."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = format_steps(value) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) else str(value)
+        return out
+
+    def with_value(self, key: str, text: str) -> "Settings":
+        """A copy with ``key`` set from ``text``; raises UserError for a bad key or value."""
+        parser = PARSERS.get(key)
+        if parser is None:
+            raise UserError(f"unknown setting {key!r}; known settings: {', '.join(PARSERS)}")
+        try:
+            value = parser(text)
+        except ValueError as exc:
+            raise UserError(f"{key}: {exc}") from None
+        return replace(self, **{key: value})
+
+    @classmethod
+    def from_strings(cls, stored: dict[str, str]) -> "Settings":
+        """Settings from stored text; unknown or invalid stored keys fall back to defaults."""
+        settings = cls()
+        for key, text in stored.items():
+            if key in PARSERS:
+                try:
+                    settings = settings.with_value(key, text)
+                except UserError:
+                    pass
+        return settings
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "desired_retention": _retention,
+    "new_per_day": _int_in(0, 9999),
+    "reviews_per_day": _int_in(0, 99999),
+    "day_starts_at": _int_in(0, 23),
+    "learning_steps": parse_steps,
+    "relearning_steps": parse_steps,
+    "maximum_interval": _int_in(1, 36500),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "desired_retention": "target chance of recall when a card comes due (0.70-0.99)",
+    "new_per_day": "new cards introduced per study day",
+    "reviews_per_day": "review cards shown per study day",
+    "day_starts_at": "local hour (0-23) at which a new study day begins",
+    "learning_steps": "intervals for new cards, e.g. '1m 10m'",
+    "relearning_steps": "intervals after a lapse, e.g. '10m'",
+    "maximum_interval": "longest interval in days",
+}

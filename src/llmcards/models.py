@@ -1,0 +1,136 @@
+"""Plain typed data shared by every layer. No I/O here, and no heavy imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+
+
+class State(IntEnum):
+    """A card's learning state. The non-zero values match ``fsrs.State``."""
+
+    NEW = 0
+    LEARNING = 1
+    REVIEW = 2
+    RELEARNING = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Grade(IntEnum):
+    """The self-grade after seeing the answer; values match ``fsrs.Rating``."""
+
+    AGAIN = 1
+    HARD = 2
+    GOOD = 3
+    EASY = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+@dataclass(frozen=True)
+class Question:
+    """One card as written in a bank file (or by ``llmcards add``)."""
+
+    id: str
+    question: str
+    answer: str | None = None
+    tags: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    line: int | None = None  # where the card starts in its file, for messages
+
+    def content_hash(self) -> str:
+        """A stable hash of the card's text, to detect edits cheaply."""
+        import hashlib
+        import json
+
+        payload = json.dumps(
+            [self.question, self.answer, list(self.tags), list(self.sources)],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class CardState:
+    """A card's FSRS memory state, always with timezone-aware UTC datetimes."""
+
+    state: State = State.NEW
+    step: int | None = None
+    stability: float | None = None
+    difficulty: float | None = None
+    due: datetime | None = None
+    last_review: datetime | None = None
+    reps: int = 0
+    lapses: int = 0
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card in the store: its text, its flags and its schedule."""
+
+    id: str
+    question: str
+    answer: str | None
+    tags: tuple[str, ...]
+    sources: tuple[str, ...]
+    origin: str
+    suspended: bool
+    retired: bool
+    schedule: CardState
+    created_at: datetime
+    updated_at: datetime
+    buried_until: datetime | None = None
+    position: int = 0
+
+    @property
+    def status(self) -> str:
+        """One word for tables: retired, suspended, or the FSRS state."""
+        if self.retired:
+            return "retired"
+        if self.suspended:
+            return "suspended"
+        return self.schedule.state.label
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One row of the review log."""
+
+    id: int
+    card_id: str
+    rating: Grade
+    reviewed_at: datetime
+    duration_ms: int | None
+    state: State
+    stability: float | None
+    difficulty: float | None
+    due: datetime | None
+    prev_state: State
+    cram: bool = False
+
+
+@dataclass
+class SyncReport:
+    """What an import did (or would do)."""
+
+    source: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.retired)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.retired)} retired"
+        )

@@ -1,0 +1,181 @@
+"""Static output: card text as Rich renderables, tables, and JSON-ready dicts.
+
+User text never reaches Rich as markup: it goes through ``rich.text.Text`` or through
+:func:`llmcards.text.markdown_source`, which escapes it for Markdown.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from llmcards.models import Card, ReviewRecord, State, SyncReport
+from llmcards.scheduler import format_interval
+from llmcards.text import markdown_source, plain
+
+STATE_STYLES = {
+    "new": "cyan",
+    "learning": "yellow",
+    "relearning": "yellow",
+    "review": "green",
+    "suspended": "magenta",
+    "retired": "dim",
+}
+
+
+def literal(text: str, style: str = "") -> Text:
+    """User text shown exactly as written (math as Unicode, controls neutralised)."""
+    return Text(plain(text), style=style)
+
+
+def answer_renderable(answer: str | None, *, code_theme: str = "monokai") -> RenderableType:
+    """An answer rendered as Markdown, formulas readable, everything else literal."""
+    if answer is None:
+        return Text("(no answer in the notes yet — `llmcards edit` to write one)", style="dim italic")
+    from rich.markdown import Markdown
+
+    return Markdown(markdown_source(answer), code_theme=code_theme, hyperlinks=False)
+
+
+def local_time(value: datetime | None, *, with_time: bool = True) -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def due_label(card: Card, now: datetime) -> str:
+    """'new', 'now', 'in 3d', or '2d ago' with the date."""
+    if card.schedule.state == State.NEW or card.schedule.due is None:
+        return "new"
+    delta = card.schedule.due - now
+    if abs(delta.total_seconds()) < 60:
+        return "now"
+    rel = f"in {format_interval(delta)}" if delta.total_seconds() > 0 else f"{format_interval(-delta)} ago"
+    return f"{local_time(card.schedule.due, with_time=False)} ({rel})"
+
+
+def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> Table:
+    table = Table(show_lines=False, header_style="bold", expand=False, pad_edge=False)
+    table.add_column("id", style="bold", no_wrap=True, overflow="fold")
+    table.add_column("question", ratio=1, overflow="fold")
+    table.add_column("tags", overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("due", no_wrap=True)
+    for card in cards:
+        question = plain(card.question)
+        table.add_row(
+            Text(card.id),
+            Text(question if len(question) <= 160 else question[:157] + "…"),
+            Text(", ".join(card.tags), style="dim"),
+            Text(card.status, style=STATE_STYLES.get(card.status, "")),
+            Text(due_label(card, now)),
+        )
+    shown = len(cards)
+    caption = f"{shown} card{'s' if shown != 1 else ''}"
+    if total is not None and total > shown:
+        caption += f" (of {total}; use --limit to see more)"
+    table.caption = caption
+    return table
+
+
+def card_json(card: Card, *, history: Sequence[ReviewRecord] | None = None) -> dict[str, Any]:
+    s = card.schedule
+    data: dict[str, Any] = {
+        "id": card.id,
+        "question": card.question,
+        "answer": card.answer,
+        "tags": list(card.tags),
+        "sources": list(card.sources),
+        "origin": card.origin,
+        "status": card.status,
+        "suspended": card.suspended,
+        "retired": card.retired,
+        "state": s.state.label,
+        "step": s.step,
+        "stability": s.stability,
+        "difficulty": s.difficulty,
+        "due": iso(s.due),
+        "last_review": iso(s.last_review),
+        "reps": s.reps,
+        "lapses": s.lapses,
+        "created_at": iso(card.created_at),
+        "updated_at": iso(card.updated_at),
+    }
+    if history is not None:
+        data["history"] = [
+            {
+                "reviewed_at": iso(r.reviewed_at),
+                "rating": r.rating.label.lower(),
+                "duration_ms": r.duration_ms,
+                "state": r.state.label,
+                "stability": r.stability,
+                "difficulty": r.difficulty,
+                "due": iso(r.due),
+                "cram": r.cram,
+            }
+            for r in history
+        ]
+    return data
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def card_detail(card: Card, history: Sequence[ReviewRecord], now: datetime, retrievability: float) -> Group:
+    """Everything about one card, for ``llmcards show``."""
+    from rich.panel import Panel
+
+    s = card.schedule
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("id", Text(card.id))
+    facts.add_row("tags", Text(", ".join(card.tags) or "—"))
+    facts.add_row("sources", Text("\n".join(card.sources) or "—"))
+    facts.add_row("origin", Text(card.origin))
+    facts.add_row("status", Text(card.status, style=STATE_STYLES.get(card.status, "")))
+    if s.state != State.NEW:
+        facts.add_row("due", Text(due_label(card, now)))
+        facts.add_row("stability", Text(f"{s.stability:.2f} days" if s.stability is not None else "—"))
+        facts.add_row("difficulty", Text(f"{s.difficulty:.2f} / 10" if s.difficulty is not None else "—"))
+        facts.add_row("retrievability", Text(f"{retrievability:.0%}"))
+        facts.add_row("reviews", Text(f"{s.reps} ({s.lapses} lapse{'s' if s.lapses != 1 else ''})"))
+    if card.buried_until and card.buried_until > now:
+        facts.add_row("buried until", Text(local_time(card.buried_until)))
+
+    parts: list[RenderableType] = [
+        Panel(literal(card.question, "bold"), title="question", title_align="left", border_style="cyan"),
+        Panel(answer_renderable(card.answer), title="answer", title_align="left", border_style="green"),
+        facts,
+    ]
+    if history:
+        log = Table(title="review history", title_justify="left", header_style="bold")
+        for col in ("when", "grade", "time", "state after", "next due"):
+            log.add_column(col)
+        for r in history:
+            log.add_row(
+                local_time(r.reviewed_at),
+                r.rating.label + (" (cram)" if r.cram else ""),
+                f"{r.duration_ms / 1000:.0f}s" if r.duration_ms is not None else "—",
+                r.state.label,
+                local_time(r.due),
+            )
+        parts.append(log)
+    else:
+        parts.append(Text("not reviewed yet", style="dim"))
+    return Group(*parts)
+
+
+def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:
+    out = Text()
+    if first_run:
+        out.append("First run: imported the bundled question bank. ", style="bold")
+    out.append(f"{report.source}: ", style="dim")
+    out.append(report.summary())
+    return out

@@ -1,0 +1,137 @@
+"""A thin wrapper over ``fsrs.Scheduler`` plus study-day arithmetic.
+
+fsrs 6 rejects naive datetimes and any tzinfo other than ``timezone.utc``, so every time
+passed in here is converted to exactly that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+
+from llmcards.config import Settings
+from llmcards.models import CardState, Grade, State
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware datetime whose tzinfo is exactly ``timezone.utc``."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime; pass timezone-aware times")
+    return value.astimezone(timezone.utc)
+
+
+def study_day(now: datetime, day_starts_at: int, tz: tzinfo | None = None) -> date:
+    """The study day that ``now`` falls in: days roll over at ``day_starts_at`` local time.
+
+    Wall-clock arithmetic on the local time makes this correct across DST changes.
+    ``tz=None`` means the machine's time zone.
+    """
+    local = now.astimezone(tz).replace(tzinfo=None)
+    return (local - timedelta(hours=day_starts_at)).date()
+
+
+def day_start(day: date, day_starts_at: int, tz: tzinfo | None = None) -> datetime:
+    """The UTC instant at which study day ``day`` begins."""
+    wall = datetime.combine(day, time(day_starts_at))
+    if tz is None:
+        return wall.astimezone(timezone.utc)  # naive -> treated as machine-local, DST-aware
+    return wall.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def next_day_start(now: datetime, day_starts_at: int, tz: tzinfo | None = None) -> datetime:
+    """When the study day after the one containing ``now`` begins, in UTC."""
+    return day_start(study_day(now, day_starts_at, tz) + timedelta(days=1), day_starts_at, tz)
+
+
+class Scheduler:
+    """FSRS scheduling from the person's settings."""
+
+    def __init__(self, settings: Settings, *, fuzz: bool = True) -> None:
+        import fsrs
+
+        self._fsrs = fsrs
+        self.settings = settings
+        self._scheduler = fsrs.Scheduler(
+            desired_retention=settings.desired_retention,
+            learning_steps=settings.learning_steps,
+            relearning_steps=settings.relearning_steps,
+            maximum_interval=settings.maximum_interval,
+            enable_fuzzing=fuzz,
+        )
+
+    def _to_fsrs(self, s: CardState, now: datetime) -> Any:
+        fsrs = self._fsrs
+        if s.state == State.NEW:
+            return fsrs.Card(card_id=1, state=fsrs.State.Learning, step=0, due=now)
+        return fsrs.Card(
+            card_id=1,
+            state=fsrs.State(int(s.state)),
+            step=s.step,
+            stability=s.stability,
+            difficulty=s.difficulty,
+            due=utc(s.due) if s.due else now,
+            last_review=utc(s.last_review) if s.last_review else None,
+        )
+
+    def review(self, s: CardState, grade: Grade, now: datetime) -> CardState:
+        """The card's state after being graded ``grade`` at ``now``."""
+        now = utc(now)
+        card, _log = self._scheduler.review_card(self._to_fsrs(s, now), self._fsrs.Rating(int(grade)), now)
+        lapse = s.state == State.REVIEW and grade == Grade.AGAIN
+        return CardState(
+            state=State(int(card.state)),
+            step=card.step,
+            stability=card.stability,
+            difficulty=card.difficulty,
+            due=card.due,
+            last_review=card.last_review,
+            reps=s.reps + 1,
+            lapses=s.lapses + (1 if lapse else 0),
+        )
+
+    def preview(self, s: CardState, now: datetime) -> dict[Grade, timedelta]:
+        """The interval each grade would give, for the buttons.
+
+        Fuzz is left out of the preview so the numbers are stable on screen.
+        """
+        now = utc(now)
+        out: dict[Grade, timedelta] = {}
+        saved = self._scheduler.enable_fuzzing
+        self._scheduler.enable_fuzzing = False
+        try:
+            for grade in Grade:
+                after = self.review(s, grade, now)
+                out[grade] = (after.due or now) - now
+        finally:
+            self._scheduler.enable_fuzzing = saved
+        return out
+
+    def retrievability(self, s: CardState, now: datetime) -> float:
+        """The predicted chance of recalling the card at ``now`` (0 for new cards)."""
+        if s.state == State.NEW or s.stability is None or s.last_review is None:
+            return 0.0
+        return float(self._scheduler.get_card_retrievability(self._to_fsrs(s, utc(now)), utc(now)))
+
+
+def format_interval(delta: timedelta) -> str:
+    """A short interval like Anki's buttons: 45s, 10m, 3h, 4d, 2.1mo, 1.5y."""
+    seconds = max(0.0, delta.total_seconds())
+    if seconds < 60:
+        return f"{int(round(seconds))}s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{int(round(minutes))}m"
+    hours = minutes / 60
+    if hours < 24:
+        return f"{int(round(hours))}h"
+    days = hours / 24
+    if days < 30:
+        return f"{int(round(days))}d"
+    if days < 365:
+        return f"{days / 30:.1f}mo".replace(".0mo", "mo")
+    return f"{days / 365:.1f}y".replace(".0y", "y")
+
+
+def with_due(s: CardState, due: datetime) -> CardState:
+    return replace(s, due=due)

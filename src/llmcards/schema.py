@@ -1,0 +1,166 @@
+"""The store's schema, as SQLAlchemy 2 typed models.
+
+These models are the single definition of the tables and indexes: ``create_schema`` builds
+a new store from them. Day-to-day queries go through :mod:`llmcards.store`, which speaks
+plain SQL over the same tables with the stdlib ``sqlite3`` driver, because importing
+SQLAlchemy's ORM costs about a quarter of a second, which is as long as Anki takes to show
+its first card. SQLAlchemy is therefore imported only when a store is created or migrated,
+and by tests that read a store back through these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC as naive text (SQLite keeps no zone) and returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass timezone-aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CardRow(Base):
+    """A card: its text, where it came from, its flags and its FSRS state as real columns."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    question: Mapped[str] = mapped_column(Text, nullable=False)
+    answer: Mapped[Optional[str]] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list, in order
+    sources: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
+    origin: Mapped[str] = mapped_column(String, nullable=False)  # 'bank' or 'user'
+    import_path: Mapped[Optional[str]] = mapped_column(Text)  # the user file it was imported from
+    content_hash: Mapped[str] = mapped_column(String, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    suspended: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    retired: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    buried_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # FSRS state. state: 0 new, 1 learning, 2 review, 3 relearning.
+    state: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    step: Mapped[Optional[int]] = mapped_column(Integer)
+    stability: Mapped[Optional[float]] = mapped_column(Float)
+    difficulty: Mapped[Optional[float]] = mapped_column(Float)
+    due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_review: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    reps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lapses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (
+        # "What is due now" is one range scan over this partial index.
+        Index("ix_cards_active_due", "due", sqlite_where=text("state > 0 AND suspended = 0 AND retired = 0")),
+        # New cards in bank order.
+        Index("ix_cards_new", "position", sqlite_where=text("state = 0 AND suspended = 0 AND retired = 0")),
+        Index("ix_cards_state", "state"),
+        Index("ix_cards_origin", "origin", "import_path"),
+    )
+
+
+class CardTagRow(Base):
+    """One (card, tag) pair, so filtering by tag is an index lookup."""
+
+    __tablename__ = "card_tags"
+
+    tag: Mapped[str] = mapped_column(String, primary_key=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_card_tags_card", "card_id"),)
+
+
+class ReviewLogRow(Base):
+    """One grade: when, how, and the card's state before and after."""
+
+    __tablename__ = "review_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), nullable=False)
+    rating: Mapped[int] = mapped_column(Integer, nullable=False)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    study_day: Mapped[str] = mapped_column(String, nullable=False)  # local study date, YYYY-MM-DD
+    duration_ms: Mapped[Optional[int]] = mapped_column(Integer)
+    prev_state: Mapped[int] = mapped_column(Integer, nullable=False)
+    prev_interval_days: Mapped[Optional[float]] = mapped_column(Float)  # due - last_review before
+    state: Mapped[int] = mapped_column(Integer, nullable=False)
+    stability: Mapped[Optional[float]] = mapped_column(Float)
+    difficulty: Mapped[Optional[float]] = mapped_column(Float)
+    due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    cram: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (
+        Index("ix_review_logs_card", "card_id", "reviewed_at"),
+        Index("ix_review_logs_day", "study_day", "rating"),
+        Index("ix_review_logs_time", "reviewed_at"),
+    )
+
+
+class MetaRow(Base):
+    """Store-level facts: schema version, bundled-bank hash."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class SettingRow(Base):
+    """A setting changed with ``llmcards config set``, as text."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+def create_schema(path: str) -> None:
+    """Create every table and index in the SQLite file at ``path`` (idempotent)."""
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn)
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    finally:
+        engine.dispose()
+
+
+def engine_for(path: str) -> Any:
+    """An SQLAlchemy engine on an existing store (for tests and tools)."""
+    return create_engine(f"sqlite:///{path}")

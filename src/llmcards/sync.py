@@ -1,0 +1,109 @@
+"""Sync a bank file into the store by id: add, update (keeping the schedule), retire."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from llmcards.errors import UserError
+from llmcards.models import Question, SyncReport
+
+if TYPE_CHECKING:
+    from llmcards.store import Store
+
+BANK_HASH_KEY = "bundled_bank_sha256"
+
+# id -> (content hash, retired, origin, import path)
+Existing = dict[str, tuple[str, bool, str, "str | None"]]
+
+
+def _scope(origin: str, import_path: str | None) -> str:
+    return "the bundled bank" if origin == "bank" and import_path is None else (
+        f"cards added with `llmcards add`" if import_path is None else str(import_path)
+    )
+
+
+def diff(
+    existing: Existing,
+    questions: Sequence[Question],
+    *,
+    origin: str,
+    import_path: str | None,
+    source: str,
+) -> SyncReport:
+    """Compare a file's questions with the store's cards of the same origin.
+
+    A card belongs to one origin (the bundled bank, one user file, or ``add``); an id
+    that already belongs to another origin is an error rather than a silent takeover.
+    """
+    report = SyncReport(source=source)
+    seen: set[str] = set()
+    for q in questions:
+        seen.add(q.id)
+        found = existing.get(q.id)
+        if found is None:
+            report.added.append(q.id)
+            continue
+        content_hash, retired, card_origin, card_path = found
+        if (card_origin, card_path) != (origin, import_path):
+            raise UserError(
+                f"{source}:{q.line or 0}: id {q.id!r} already belongs to {_scope(card_origin, card_path)}; "
+                "give this card another id"
+            )
+        if retired or content_hash != q.content_hash():
+            report.updated.append(q.id)
+        else:
+            report.unchanged.append(q.id)
+    for card_id, (_, retired, card_origin, card_path) in existing.items():
+        if (card_origin, card_path) == (origin, import_path) and not retired and card_id not in seen:
+            report.retired.append(card_id)
+    return report
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def import_file(store: "Store", path: Path | None, *, now: datetime) -> SyncReport:
+    """Import a bank file (the bundled bank when ``path`` is None) in one transaction."""
+    from llmcards.bank import bundled_bank_path, parse_bank, read_bytes
+
+    bundled = bundled_bank_path()
+    if path is None or _same_file(path, bundled):
+        data = read_bytes(bundled)
+        questions = parse_bank(data, str(bundled))
+        return store.sync_questions(
+            questions, origin="bank", import_path=None, now=now, source=str(bundled),
+            meta={BANK_HASH_KEY: file_hash(data)},
+        )
+    data = read_bytes(path)
+    questions = parse_bank(data, str(path))
+    return store.sync_questions(
+        questions, origin="user", import_path=str(path.resolve()), now=now, source=str(path)
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def sync_bundled_if_changed(store: "Store", *, now: datetime) -> SyncReport | None:
+    """Sync the bundled bank when its bytes changed since the last sync (or never synced).
+
+    Only the file's hash is computed on the fast path; the YAML is parsed only on change.
+    """
+    from llmcards.bank import bundled_bank_path
+
+    path = bundled_bank_path()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None  # a broken install; `llmcards import` reports it properly
+    if store.get_meta(BANK_HASH_KEY) == file_hash(data):
+        return None
+    return import_file(store, None, now=now)

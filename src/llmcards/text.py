@@ -1,0 +1,169 @@
+"""Card text made safe and readable for a terminal: control characters and LaTeX.
+
+Light on imports: pylatexenc is loaded only when a formula is actually converted.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH_RE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)(?<!\\)\$(?!\$)")
+_FENCE_RE = re.compile(r"^(\s*)(```|~~~)")
+_SCRIPT_GROUP_RE = re.compile(r"([_^])\{([^{}]*)\}")
+_SIMPLE_SCRIPT_RE = re.compile(r"\\?[\w.']*")
+
+
+def _bracket_script(match: re.Match[str]) -> str:
+    """Keep ``x_{ij}`` -> ``x_ij`` but make ``\\sum_{i=1}`` -> ``∑_(i=1)`` so it stays readable."""
+    body = match.group(2).strip()
+    if _SIMPLE_SCRIPT_RE.fullmatch(body):
+        return match.group(0)
+    return f"{match.group(1)}{{({body})}}"
+
+
+_RELATION_RE = re.compile(r"\s*([=≈∝≤≥≠→←⇒⇔∈∉⊂⊆∼≃≅≡])\s*")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture", e.g. ␛ for ESC
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"
+
+
+def neutralize(text: str) -> str:
+    """Replace terminal control characters with visible stand-ins; keep tabs and newlines."""
+    return _CONTROL_RE.sub(_picture, text.replace("\r\n", "\n"))
+
+
+@lru_cache(maxsize=1)
+def _converter() -> object:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
+
+
+@lru_cache(maxsize=4096)
+def latex_to_unicode(latex: str) -> str:
+    """One formula (without its dollars) as readable Unicode: ``\\frac{1}{\\sqrt{d_k}}`` -> ``1/√(d_k)``.
+
+    ``%`` is escaped first, since LaTeX would read it as a comment. On a parse failure the
+    formula is shown as written.
+    """
+    source = re.sub(r"(?<!\\)%", r"\\%", latex)
+    source = _SCRIPT_GROUP_RE.sub(_bracket_script, source)
+    try:
+        out = _converter().latex_to_text(source)  # type: ignore[attr-defined]
+    except Exception:  # pylatexenc raises several types on odd input; fall back to the source
+        return latex
+    out = _RELATION_RE.sub(r" \1 ", out)
+    out = re.sub(r"[ \t]+", " ", out).strip()
+    return out or latex
+
+
+def has_math(text: str) -> bool:
+    return "$" in text and bool(_INLINE_MATH_RE.search(text) or _DISPLAY_MATH_RE.search(text))
+
+
+def math_to_unicode(text: str, wrap: "callable[[str, bool], str] | None" = None) -> str:  # type: ignore[valid-type]
+    """Replace ``$…$`` and ``$$…$$`` spans outside code with Unicode.
+
+    ``wrap(converted, display)`` may decorate each result (used to protect it from Markdown).
+    """
+    def convert(match: re.Match[str], display: bool) -> str:
+        converted = latex_to_unicode(match.group(1).strip())
+        return wrap(converted, display) if wrap else converted
+
+    out: list[str] = []
+    chunk: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        if chunk:
+            block = "".join(chunk)
+            block = _DISPLAY_MATH_RE.sub(lambda m: convert(m, True), block)
+            block = _convert_inline_outside_code(block, lambda m: convert(m, False))
+            out.append(block)
+            chunk.clear()
+
+    for line in text.splitlines(keepends=True):
+        if _FENCE_RE.match(line):
+            if not in_fence:
+                flush()
+            in_fence = not in_fence
+            out.append(line)
+            continue
+        (out if in_fence else chunk).append(line)
+    flush()
+    return "".join(out)
+
+
+def _convert_inline_outside_code(text: str, repl: "callable[[re.Match[str]], str]") -> str:  # type: ignore[valid-type]
+    """Apply ``repl`` to inline math, leaving `code spans` alone."""
+    parts = re.split(r"(`+[^`]*`+)", text)
+    return "".join(p if p.startswith("`") else _INLINE_MATH_RE.sub(repl, p) for p in parts)
+
+
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$])")
+
+
+def md_escape(text: str) -> str:
+    """Backslash-escape Markdown punctuation so the text renders literally."""
+    return _MD_SPECIAL_RE.sub(r"\\\1", text)
+
+
+def plain(text: str) -> str:
+    """Card text for one-line or plain contexts: math as Unicode, controls neutralised."""
+    return neutralize(math_to_unicode(text) if "$" in text else text)
+
+
+_TOKEN_RE = re.compile(
+    r"(?P<code>`+[^`]*?`+)"
+    r"|\$\$(?P<display>.+?)\$\$"
+    r"|(?<![\\$])\$(?!\s)(?P<inline>[^$\n]+?)(?<!\s)(?<!\\)\$(?!\$)"
+    r"|(?P<special>[\\<])",
+    re.S,
+)
+
+
+def markdown_source(text: str) -> str:
+    """Card Markdown prepared for Rich: formulas as escaped Unicode, the rest literal.
+
+    Outside code, backslashes and ``<`` are escaped (so they show as written, not as
+    Markdown escapes or HTML), and each formula becomes Unicode with its Markdown
+    punctuation escaped, so ``_`` or ``*`` in a formula never turns into emphasis.
+    """
+    text = neutralize(text)
+    out: list[str] = []
+    chunk: list[str] = []
+    in_fence = False
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group("code") is not None:
+            return m.group("code")
+        if m.group("special") is not None:
+            return "\\" + m.group("special")
+        formula = m.group("display") if m.group("display") is not None else m.group("inline")
+        return md_escape(latex_to_unicode(formula.strip()))
+
+    def flush() -> None:
+        if chunk:
+            out.append(_TOKEN_RE.sub(repl, "".join(chunk)))
+            chunk.clear()
+
+    for line in text.splitlines(keepends=True):
+        if _FENCE_RE.match(line):
+            if not in_fence:
+                flush()
+            in_fence = not in_fence
+            out.append(line)
+            continue
+        (out if in_fence else chunk).append(line)
+    flush()
+    return "".join(out)
