@@ -6,6 +6,7 @@ error names the file and, where there is one, the line.
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -20,8 +21,17 @@ CARD_FIELDS = ("id", "question", "answer", "tags", "sources")
 _LINE = "__line__"
 
 
+BANK_ENV = "LLMCARDS_BANK"
+
+
 def bundled_bank_path() -> Path:
-    """The bank that ships with the package (inside the wheel, or at the repository root)."""
+    """The bank that ships with the package (inside the wheel, or at the repository root).
+
+    ``$LLMCARDS_BANK`` replaces it with another file, e.g. a team's own bank.
+    """
+    override = os.environ.get(BANK_ENV)
+    if override:
+        return Path(override).expanduser()
     packaged = resources.files("llmcards").joinpath("data", "questions.yaml")
     if packaged.is_file():
         return Path(str(packaged))

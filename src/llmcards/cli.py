@@ -6,9 +6,7 @@ commands that need them, so ``llmcards --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +35,13 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except UserError as exc:
             _fail(exc.message, exc.exit_code)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                _fail("the store is busy in another llmcards process; try again in a moment")
-            _fail(f"store error: {exc}")
+        except Exception as exc:
+            sqlite3 = sys.modules.get("sqlite3")  # not imported for --help; only a store raises this
+            if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
+                if "locked" in str(exc) or "busy" in str(exc):
+                    _fail("the store is busy in another llmcards process; try again in a moment")
+                _fail(f"store error: {exc}")
+            raise
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 
@@ -60,11 +61,13 @@ app = typer.Typer(
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(
     cls=_Group,
     help="Show or change the review settings.\n\nExample: llmcards config set new_per_day 10",
     invoke_without_command=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_app, name="config")
@@ -131,6 +134,51 @@ def _root(
     ctx.obj = _State(db)
 
 
+# --------------------------------------------------------------------------- review
+@app.command()
+def review(
+    ctx: typer.Context,
+    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag (repeatable).")] = None,
+    limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards.", min=1)] = None,
+    no_new: Annotated[bool, typer.Option("--no-new", help="No new cards, only due ones.")] = False,
+    cram: Annotated[bool, typer.Option("--cram", help="Practise cards even if not due; the schedule is not changed.")] = False,
+    include_unanswered: Annotated[bool, typer.Option("--include-unanswered", help="Also show cards with no answer yet.")] = False,
+) -> None:
+    """Review the cards due today, then new ones (the daily session).
+
+    Keys: space shows the answer, 1-4 grade it (Again, Hard, Good, Easy), u undoes,
+    s suspends, b buries until tomorrow, e edits, ? helps, q quits. Each grade is saved
+    at once.
+
+    Example: llmcards review --tag attention --limit 20
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("review needs an interactive terminal; run it directly in a terminal, not through a pipe")
+    from llmcards.cards import edit_card
+    from llmcards.config import Settings
+    from llmcards.session import Session, SessionOptions
+    from llmcards.ui import ReviewScreen, summary_renderable, terminal
+
+    store = open_store(ctx)
+    known = set(store.all_tags())
+    for t in tag or ():
+        if t not in known:
+            raise UserError(f"no card has the tag {t!r}; tags: {', '.join(sorted(known)) or '(none)'}")
+    settings = Settings.from_strings(store.settings_text())
+    options = SessionOptions(tags=tuple(tag or ()), limit=limit, no_new=no_new, cram=cram,
+                             include_unanswered=include_unanswered)
+    session = Session.start(store, settings, now_utc(), options)
+    console = _console()
+    screen = ReviewScreen(session, console, now_utc,
+                          edit=lambda card: edit_card(store, card.id, now=now_utc()) and None)
+    try:
+        with terminal(console) as keyboard:
+            screen.run(keyboard)
+    except KeyboardInterrupt:
+        pass
+    console.print(summary_renderable(session.summary(now_utc()), now_utc()))
+
+
 # --------------------------------------------------------------------------- import
 @app.command("import")
 def import_cmd(
@@ -151,6 +199,8 @@ def import_cmd(
     store = open_store(ctx, sync_bank=file is not None)
     report = import_file(store, file, now=now_utc())
     if json_out:
+        import json
+
         print(json.dumps({"source": report.source, "added": report.added, "updated": report.updated,
                           "unchanged": len(report.unchanged), "retired": report.retired}, ensure_ascii=False))
         return
@@ -163,12 +213,12 @@ def import_cmd(
 @app.command()
 def add(
     ctx: typer.Context,
-    question: Annotated[Optional[str], typer.Option("-q", "--question", help="The question.")] = None,
-    answer: Annotated[Optional[str], typer.Option("-a", "--answer", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
+    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
+    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
     answer_file: Annotated[Optional[Path], typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
                                                         metavar="FILE", allow_dash=True)] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", help="A tag (repeatable).")] = None,
-    card_id: Annotated[Optional[str], typer.Option("--id", help="Choose the id instead of generating one.")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
+    card_id: Annotated[Optional[str], typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
 ) -> None:
     """Add a card of your own.
 
@@ -258,14 +308,14 @@ def _ask_card() -> Any:
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", help="Only cards with this tag (repeatable: all must match).")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag (repeatable: all must match).")] = None,
     search: Annotated[Optional[str], typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
     new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
     suspended: Annotated[bool, typer.Option("--suspended", help="Only suspended cards.")] = False,
     unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
     retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
-    limit: Annotated[Optional[int], typer.Option("-n", "--limit", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
+    limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List cards, filtered.
@@ -282,6 +332,8 @@ def list_cmd(
     found = store.list_cards(flt, now=now)
     if json_out:
         from llmcards.render import card_json
+
+        import json
 
         print(json.dumps([card_json(c) for c in found], ensure_ascii=False, indent=2))
         return
@@ -308,6 +360,8 @@ def show(
     if json_out:
         from llmcards.render import card_json
 
+        import json
+
         print(json.dumps(card_json(card, history=history), ensure_ascii=False, indent=2))
         return
     from llmcards.config import Settings
@@ -325,9 +379,9 @@ def show(
 def edit(
     ctx: typer.Context,
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
-    question: Annotated[Optional[str], typer.Option("-q", "--question", help="New question text.")] = None,
-    answer: Annotated[Optional[str], typer.Option("-a", "--answer", help="New answer text.")] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", help="Replace the tags (repeatable).")] = None,
+    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
+    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
 ) -> None:
     """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
 
@@ -416,6 +470,8 @@ def config_show(
     store = open_store(ctx, sync_bank=False)
     values = Settings.from_strings(store.settings_text()).to_strings()
     if json_out:
+        import json
+
         print(json.dumps(values, indent=2))
         return
     from rich.table import Table

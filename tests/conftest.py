@@ -1,0 +1,71 @@
+"""Shared fixtures: real SQLite stores in temporary directories, a pinned clock."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from llmcards.bank import load_bank
+from llmcards.store import Store
+
+DATA = Path(__file__).parent / "data"
+SMALL_BANK = DATA / "small.yaml"
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test uses the small bank as the bundled bank and never touches the real store."""
+    monkeypatch.setenv("LLMCARDS_BANK", str(SMALL_BANK))
+    monkeypatch.setenv("LLMCARDS_DB", str(tmp_path / "default" / "llmcards.db"))
+    monkeypatch.delenv("LLMCARDS_NOW", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "cards.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store.open(db_path)
+    s.sync_questions(load_bank(SMALL_BANK), origin="bank", import_path=None, now=NOW, source="small.yaml")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cli(db_path: Path) -> Callable[..., object]:
+    """Run the real CLI (in-process) against ``db_path``; returns the click Result."""
+    from llmcards.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> object:
+        return runner.invoke(app, ["--db", str(db_path), *args], input=input, env=env)
+
+    return run
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def snapshot(path: Path) -> bytes:
+    """The store's bytes (WAL is checkpointed when the last connection closes)."""
+    wal = Path(str(path) + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+os.environ.setdefault("TZ", "UTC")

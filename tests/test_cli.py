@@ -1,0 +1,184 @@
+"""The non-interactive commands, through the real Typer app (CliRunner) on a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import write
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_first_command_imports_the_bundled_bank_and_says_so(cli) -> None:  # type: ignore[no-untyped-def]
+    result = ok(cli("list"))
+    assert "First run: imported the bundled question bank" in result.output
+    assert "5 added" in result.output
+    assert "lora-principle" in result.output
+    again = ok(cli("list"))
+    assert "First run" not in again.output
+
+
+def test_list_filters(cli) -> None:  # type: ignore[no-untyped-def]
+    ok(cli("list"))
+    ids = lambda *a: [c["id"] for c in json.loads(ok(cli("list", "--json", *a)).stdout)]  # noqa: E731
+    assert ids("--tag", "attention") == ["attention-complexity"]
+    assert ids("--search", "LoRA") == ["lora-principle"]
+    assert ids("--search", "lora") == ["lora-principle"]  # case-insensitive for ASCII
+    assert ids("--search", "归一化") == ["bn-vs-ln"]  # Chinese substring in the answer
+    assert ids("--search", "15%") == ["mask-literal"]  # % is literal, not a wildcard
+    assert ids("--unanswered") == ["kv-cache"]
+    assert ids("--new", "--limit", "2") == ["lora-principle", "bn-vs-ln"]
+    assert ids("--due") == []
+    assert ids("--suspended") == []
+    assert ids("--retired") == []
+
+
+def test_list_table_shows_text_literally(cli) -> None:  # type: ignore[no-untyped-def]
+    out = ok(cli("list", "--search", "mask")).stdout
+    assert "[mask]" in out
+    assert "mask-literal" in out
+
+
+def test_add_list_show_edit_suspend_delete(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    added = ok(cli("add", "-q", "什么是 RoPE?", "-a", "旋转位置编码 $\\theta_i = 10000^{-2i/d}$", "-t", "positional-encoding"))
+    card_id = added.stdout.strip().removeprefix("Added ")
+    assert card_id.startswith("rope-")
+    dup = cli("add", "-q", "什么是 RoPE?", "-a", "x")
+    assert dup.exit_code == 1 and f"already card '{card_id}'" in dup.output
+
+    shown = ok(cli("show", card_id)).stdout
+    assert "什么是 RoPE?" in shown and "θ_i" in shown and "positional-encoding" in shown and "not reviewed yet" in shown
+    data = json.loads(ok(cli("show", card_id, "--json")).stdout)
+    assert data["origin"] == "user" and data["state"] == "new" and data["history"] == []
+
+    ok(cli("edit", card_id, "-a", "新的答案", "-t", "attention"))
+    data = json.loads(ok(cli("show", card_id, "--json")).stdout)
+    assert data["answer"] == "新的答案" and data["tags"] == ["attention"] and data["question"] == "什么是 RoPE?"
+
+    ok(cli("suspend", card_id))
+    assert [c["id"] for c in json.loads(ok(cli("list", "--suspended", "--json")).stdout)] == [card_id]
+    ok(cli("unsuspend", card_id))
+    assert json.loads(ok(cli("list", "--suspended", "--json")).stdout) == []
+
+    refused = cli("delete", card_id)  # no terminal, no --yes
+    assert refused.exit_code == 1 and "--yes" in refused.output
+    ok(cli("delete", card_id, "--yes"))
+    gone = cli("show", card_id)
+    assert gone.exit_code == 1 and "no card with id" in gone.output
+
+
+def test_add_answer_from_stdin_and_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = ok(cli("add", "-q", "Q from stdin", "--answer-file", "-", input="line 1\nline 2\n"))
+    card_id = first.stdout.split()[-1]
+    assert json.loads(ok(cli("show", card_id, "--json")).stdout)["answer"] == "line 1\nline 2"
+    answer = write(tmp_path / "a.md", "# heading\n\n- point\n")
+    second = ok(cli("add", "-q", "Q from file", "--answer-file", str(answer)))
+    assert json.loads(ok(cli("show", second.stdout.split()[-1], "--json")).stdout)["answer"] == "# heading\n\n- point"
+    missing = cli("add", "-q", "Q3", "--answer-file", str(tmp_path / "none.md"))
+    assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_add_without_arguments_and_without_terminal_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("add")
+    assert result.exit_code == 1
+    assert "no terminal" in result.output
+
+
+def test_edit_in_editor_keeps_schedule(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ok(cli("list"))
+    script = write(tmp_path / "ed.py", "import sys,re\np=sys.argv[1]\ns=open(p,encoding='utf-8').read()\n"
+                   "s=s.replace('BN和LN的区别','BN 和 LN 的区别（改）')\nopen(p,'w',encoding='utf-8').write(s)\n")
+    env = {"EDITOR": f"{sys.executable} {script}"}
+    ok(cli("edit", "bn-vs-ln", env=env))
+    data = json.loads(ok(cli("show", "bn-vs-ln", "--json")).stdout)
+    assert data["question"] == "BN 和 LN 的区别（改）"
+    unchanged = ok(cli("edit", "bn-vs-ln", env={"EDITOR": "true"}))
+    assert "No changes" in unchanged.stdout
+
+
+def test_edit_with_broken_yaml_keeps_the_text_and_the_card(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ok(cli("list"))
+    script = write(tmp_path / "ed.py", "import sys\nopen(sys.argv[1],'w').write('question: [unclosed\\n')\n")
+    result = cli("edit", "bn-vs-ln", env={"EDITOR": f"{sys.executable} {script}"})
+    assert result.exit_code == 1 and "your text is saved in" in result.output
+    assert json.loads(ok(cli("show", "bn-vs-ln", "--json")).stdout)["question"] == "BN和LN的区别"
+
+
+def test_unknown_id_suggests_close_matches(cli) -> None:  # type: ignore[no-untyped-def]
+    ok(cli("list"))
+    result = cli("show", "lora-principal")
+    assert result.exit_code == 1
+    assert "no card with id 'lora-principal'; did you mean lora-principle?" in result.output
+    assert cli("suspend", "bn-vs-ln", "nope").exit_code == 1
+    assert json.loads(ok(cli("list", "--suspended", "--json")).stdout) == []  # all or nothing
+
+
+def test_config_show_and_set_validates(cli) -> None:  # type: ignore[no-untyped-def]
+    values = json.loads(ok(cli("config", "--json")).stdout)
+    assert values == {"desired_retention": "0.9", "new_per_day": "20", "reviews_per_day": "200",
+                      "day_starts_at": "4", "learning_steps": "1m 10m", "relearning_steps": "10m",
+                      "maximum_interval": "36500"}
+    ok(cli("config", "set", "desired_retention", "0.85"))
+    ok(cli("config", "set", "learning_steps", "1m 10m 1h"))
+    for key, value, message in [
+        ("desired_retention", "0.5", "between 0.70 and 0.99"),
+        ("day_starts_at", "24", "between 0 and 23"),
+        ("new_per_day", "many", "not a whole number"),
+        ("learning_steps", "1x", "not a step"),
+        ("colour", "red", "unknown setting"),
+    ]:
+        bad = cli("config", "set", key, value)
+        assert bad.exit_code == 1 and message in bad.output, bad.output
+    values = json.loads(ok(cli("config", "--json")).stdout)
+    assert values["desired_retention"] == "0.85" and values["learning_steps"] == "1m 10m 1h"
+
+
+def test_control_characters_never_reach_the_terminal(cli) -> None:  # type: ignore[no-untyped-def]
+    card_id = ok(cli("add", "-q", "evil \x1b[2J question", "-a", "bell \x07 and [/] and [bold]x[/bold]")).stdout.split()[-1]
+    out = ok(cli("show", card_id)).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "␛[2J" in out and "[/]" in out and "[bold]x[/bold]" in out
+
+
+def _python_modules_after(*args: str, env: dict[str, str]) -> set[str]:
+    code = ("import sys, runpy; sys.argv=['llmcards', *sys.argv[1:]]\n"
+            "try:\n  runpy.run_module('llmcards', run_name='__main__')\nexcept SystemExit: pass\n"
+            "print('MODULES', ' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True).stdout
+    line = [ln for ln in out.splitlines() if ln.startswith("MODULES ")][-1]
+    return set(line.split()[1:])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["review", "--help"], ["list", "--help"], ["stats", "--help"],
+                                  ["config", "set", "--help"], ["import", "--help"]])
+def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
+    modules = _python_modules_after(*args, env=env)
+    assert "typer" in modules
+    for heavy in ("sqlalchemy", "fsrs", "rich.markdown", "pylatexenc", "sqlite3"):
+        assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    from typer.main import get_command
+
+    from llmcards.cli import app
+
+    root = get_command(app)
+    names = list(root.commands)  # type: ignore[attr-defined]
+    assert {"review", "add", "list", "show", "edit", "suspend", "unsuspend", "delete", "import", "config", "stats"} <= set(names)
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", {}) or {}
+        for cmd in [command, *subs.values()]:
+            assert cmd.help and "Example: llmcards" in cmd.help, name

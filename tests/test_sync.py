@@ -1,0 +1,138 @@
+"""Syncing bank files into a real store: add, update, retire, idempotence, atomicity."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from llmcards.bank import load_bank
+from llmcards.config import Settings
+from llmcards.errors import UserError
+from llmcards.models import Grade, State
+from llmcards.scheduler import Scheduler
+from llmcards.store import Store
+from llmcards.sync import import_file
+from tests.conftest import NOW, SMALL_BANK, snapshot, write
+
+
+def _sync(store: Store, questions: list, when=NOW):  # type: ignore[no-untyped-def]
+    return store.sync_questions(questions, origin="bank", import_path=None, now=when, source="bank")
+
+
+def test_first_sync_adds_everything_in_order(store: Store) -> None:
+    cards = store.list_cards(__import__("llmcards.store", fromlist=["CardFilter"]).CardFilter(), now=NOW)
+    assert [c.id for c in cards] == ["lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal", "kv-cache"]
+    assert all(c.schedule.state == State.NEW and c.origin == "bank" for c in cards)
+
+
+def test_second_sync_changes_nothing(store: Store) -> None:
+    report = _sync(store, load_bank(SMALL_BANK))
+    assert (report.added, report.updated, report.retired) == ([], [], [])
+    assert len(report.unchanged) == 5
+    assert not report.changed
+
+
+def test_edit_updates_text_and_keeps_schedule_and_history(store: Store) -> None:
+    scheduler = Scheduler(Settings(), fuzz=False)
+    card = store.require_card("bn-vs-ln")
+    after = scheduler.review(card.schedule, Grade.GOOD, NOW)
+    store.record_review("bn-vs-ln", card.schedule, after, rating=Grade.GOOD, reviewed_at=NOW,
+                        study_day=NOW.date(), duration_ms=4000)
+    questions = load_bank(SMALL_BANK)
+    questions[1] = replace(questions[1], question="BN 和 LN 有什么区别？", answer="改过的答案")
+    report = _sync(store, questions, NOW + timedelta(hours=1))
+    assert report.updated == ["bn-vs-ln"] and not report.added and not report.retired
+    edited = store.require_card("bn-vs-ln")
+    assert edited.question == "BN 和 LN 有什么区别？"
+    assert edited.answer == "改过的答案"
+    assert edited.schedule == after
+    assert [h.rating for h in store.history("bn-vs-ln")] == [Grade.GOOD]
+    assert edited.created_at == NOW and edited.updated_at == NOW + timedelta(hours=1)
+
+
+def test_missing_ids_are_retired_not_deleted_and_come_back(store: Store) -> None:
+    scheduler = Scheduler(Settings(), fuzz=False)
+    card = store.require_card("kv-cache")
+    after = scheduler.review(card.schedule, Grade.EASY, NOW)
+    store.record_review("kv-cache", card.schedule, after, rating=Grade.EASY, reviewed_at=NOW,
+                        study_day=NOW.date(), duration_ms=1)
+    questions = [q for q in load_bank(SMALL_BANK) if q.id != "kv-cache"]
+    report = _sync(store, questions)
+    assert report.retired == ["kv-cache"]
+    retired = store.require_card("kv-cache")
+    assert retired.retired and retired.schedule == after
+    assert len(store.history("kv-cache")) == 1
+    assert _sync(store, questions).retired == []  # already retired: nothing to do
+    back = _sync(store, load_bank(SMALL_BANK))
+    assert back.updated == ["kv-cache"]
+    assert not store.require_card("kv-cache").retired
+
+
+def test_user_file_cannot_take_over_a_bank_id(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: bn-vs-ln\n    question: mine\n")
+    before = store.require_card("bn-vs-ln")
+    with pytest.raises(UserError, match=r"mine\.yaml:3: id 'bn-vs-ln' already belongs to the bundled bank"):
+        import_file(store, path, now=NOW)
+    assert store.require_card("bn-vs-ln") == before
+
+
+def test_user_file_sync_retires_only_its_own_cards(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    assert import_file(store, path, now=NOW).added == ["a1", "a2"]
+    write(path, "version: 1\ncards:\n  - id: a1\n    question: q1\n")
+    report = import_file(store, path, now=NOW)
+    assert report.retired == ["a2"]
+    assert not store.require_card("bn-vs-ln").retired
+
+
+BAD_FILES = {
+    "syntax": "version: 1\ncards:\n  - id: x\n    question: [\n",
+    "empty-question": "version: 1\ncards:\n  - id: x\n    question: ''\n",
+    "duplicate-id": "version: 1\ncards:\n  - id: x\n    question: a\n  - id: x\n    question: b\n",
+    "wrong-type": "version: 1\ncards:\n  - id: x\n    question: a\n    sources: 3\n",
+    "unknown-version": "version: 9\ncards: []\n",
+}
+
+
+@pytest.mark.parametrize("kind", [*BAD_FILES, "not-utf8", "missing"])
+def test_bad_import_leaves_store_byte_for_byte_unchanged(cli, db_path: Path, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    assert cli("list").exit_code == 0  # creates the store and imports the bundled bank
+    good = write(tmp_path / "good.yaml", "version: 1\ncards:\n  - id: x\n    question: kept\n")
+    assert cli("import", str(good)).exit_code == 0
+    before = snapshot(db_path)
+    bad = tmp_path / "bad.yaml"
+    if kind == "not-utf8":
+        bad.write_bytes(b"version: 1\ncards:\n  - id: x\n    question: caf\xe9\n")
+    elif kind != "missing":
+        write(bad, BAD_FILES[kind])
+    result = cli("import", str(bad))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "bad.yaml" in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert snapshot(db_path) == before
+
+
+def test_bad_card_in_the_middle_imports_nothing(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "half.yaml", "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
+    with pytest.raises(UserError):
+        import_file(store, path, now=NOW)
+    assert store.get_card("ok1") is None
+
+
+def test_bundled_bank_resyncs_only_when_its_bytes_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmcards.sync import sync_bundled_if_changed
+
+    bank = write(tmp_path / "bank.yaml", SMALL_BANK.read_text(encoding="utf-8"))
+    monkeypatch.setenv("LLMCARDS_BANK", str(bank))
+    with Store.open(tmp_path / "s.db") as store:
+        first = sync_bundled_if_changed(store, now=NOW)
+        assert first is not None and len(first.added) == 5
+        assert sync_bundled_if_changed(store, now=NOW) is None
+        write(bank, bank.read_text(encoding="utf-8").replace("BN和LN的区别", "BN 与 LN 的区别"))
+        again = sync_bundled_if_changed(store, now=NOW)
+        assert again is not None and again.updated == ["bn-vs-ln"]
+        assert store.require_card("bn-vs-ln").question == "BN 与 LN 的区别"
