@@ -154,7 +154,7 @@ def markdown_source(text: str) -> str:
 
     def flush() -> None:
         if chunk:
-            out.append(_TOKEN_RE.sub(repl, "".join(chunk)))
+            out.append(_hard_breaks(_TOKEN_RE.sub(repl, "".join(chunk))))
             chunk.clear()
 
     for line in text.splitlines(keepends=True):
@@ -167,3 +167,22 @@ def markdown_source(text: str) -> str:
         (out if in_fence else chunk).append(line)
     flush()
     return "".join(out)
+
+
+_BLOCK_START_RE = re.compile(r"^\s*([-*+]\s|\d+[.)]\s|#|>|\||```|~~~)")
+_NO_BREAK_AFTER_RE = re.compile(r"^\s*(#|\|)")
+
+
+def _hard_breaks(text: str) -> str:
+    """Keep the notes' line breaks: a line followed by another non-blank line ends in a hard break.
+
+    Notes are written one point per line; CommonMark would join such lines into one paragraph.
+    Table rows are left alone, as a hard break would break the table.
+    """
+    lines = text.split("\n")
+    for i in range(len(lines) - 1):
+        line, following = lines[i], lines[i + 1]
+        if (line.strip() and following.strip() and not line.endswith("\\")
+                and not _NO_BREAK_AFTER_RE.match(line) and not _BLOCK_START_RE.match(following)):
+            lines[i] = line.rstrip() + "\\"
+    return "\n".join(lines)
