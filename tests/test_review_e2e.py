@@ -1,0 +1,176 @@
+"""The real `llmcards review` driven in a pseudo-terminal, as a person would use it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.conftest import SMALL_BANK
+
+TIMEOUT = 20
+
+
+def _spawn(db: Path, *args: str, now: str | None = None) -> pexpect.spawn:
+    env = {**os.environ, "LLMCARDS_BANK": str(SMALL_BANK), "TERM": "xterm-256color", "COLUMNS": "100",
+           "LINES": "40", "TZ": "UTC"}
+    env.pop("NO_COLOR", None)
+    if now:
+        env["LLMCARDS_NOW"] = now
+    child = pexpect.spawn(sys.executable, ["-m", "llmcards", "--db", str(db), "review", *args], env=env,
+                          dimensions=(40, 100), encoding="utf-8", timeout=TIMEOUT)
+    return child
+
+
+def _logs(db: Path) -> list[tuple[str, int]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT card_id, rating FROM review_logs ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def _state(db: Path, card_id: str) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT state, reps FROM cards WHERE id = ?", (card_id,)).fetchone()
+    finally:
+        conn.close()
+
+
+def test_reveal_grade_undo_quit(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    child.expect("LoRA 的原理是什么")
+    child.expect("show answer")
+    child.send(" ")
+    child.expect("1/√\\(d_k\\)")  # the formula, readable
+    child.expect("Again")
+    child.expect("Good")
+    child.send("3")
+    child.expect("BN和LN的区别")
+    child.send(" ")
+    child.expect("归一化")
+    child.send("4")
+    child.expect("Attention 计算复杂度")
+    child.send("u")
+    child.expect("BN和LN的区别")  # the undone card is back on screen ...
+    child.expect("Undid the grade of bn-vs-ln")  # ... with a note below it
+    child.send("q")
+    child.expect("Reviewed 1 card")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert _logs(db) == [("lora-principle", 3)]
+    assert _state(db, "lora-principle") == (1, 1)  # learning, one review
+    assert _state(db, "bn-vs-ln") == (0, 0)  # undone: new again
+
+
+def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    expected = []
+    for question, card_id, key in [("LoRA 的原理是什么", "lora-principle", "3"), ("BN和LN的区别", "bn-vs-ln", "1"),
+                                   ("Attention 计算复杂度", "attention-complexity", "4")]:
+        child.expect(question)
+        child.send(" ")
+        child.expect("Again")
+        child.send(key)
+        expected.append((card_id, int(key)))
+    child.expect("What does \\[mask\\] mean in BERT")  # the fourth card is on screen, its text literal
+    child.send(" ")
+    child.expect("The \\[mask\\] token; 15% of tokens")
+    os.kill(child.pid, signal.SIGKILL)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.signalstatus == signal.SIGKILL
+    assert _logs(db) == expected
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def test_ctrl_c_quits_cleanly_with_a_summary(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    child.expect("LoRA 的原理是什么")
+    child.send(" ")
+    child.expect("Again")
+    child.send("2")
+    child.expect("BN和LN的区别")
+    child.sendintr()
+    child.expect("Reviewed 1 card")
+    child.expect("Hard 1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert _logs(db) == [("lora-principle", 2)]
+
+
+def test_two_sessions_at_once_lose_no_grade(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    first = _spawn(db, now="2026-03-02T12:00:00Z")
+    first.expect("LoRA 的原理是什么")
+    second = _spawn(db, "--cram", now="2026-03-02T12:00:00Z")
+    second.expect("CRAM")
+    for _ in range(3):
+        for child in (first, second):
+            child.send(" ")
+            child.expect("Again")
+            child.send("3")
+            child.expect("(question|Reviewed)")
+    for child in (first, second):
+        child.send("q")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    logs = _logs(db)
+    assert len(logs) == 6
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM review_logs WHERE cram = 1").fetchone() == (3,)
+    conn.close()
+
+
+def test_nothing_due_says_when_and_how_to_cram(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, "--no-new", now="2026-03-02T12:00:00Z")
+    child.expect("No cards reviewed")
+    child.expect("llmcards review --cram")
+    child.expect(pexpect.EOF)
+
+
+def test_review_without_a_terminal_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {**os.environ, "LLMCARDS_BANK": str(SMALL_BANK)}
+    result = subprocess.run([sys.executable, "-m", "llmcards", "--db", str(tmp_path / "s.db"), "review"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: review needs an interactive terminal")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("width", [40, 100])
+def test_long_chinese_answer_wraps_and_scrolls(tmp_path: Path, width: int) -> None:
+    bank = tmp_path / "bank.yaml"
+    long_answer = "\n".join(f"- 第{i}点：大模型的训练需要大量的数据和计算资源，注意力机制的复杂度是平方级别的。" for i in range(60))
+    bank.write_text("version: 1\ncards:\n  - id: long\n    question: 长答案\n    answer: |\n"
+                    + "\n".join("      " + line for line in long_answer.splitlines()) + "\n", encoding="utf-8")
+    env = {**os.environ, "LLMCARDS_BANK": str(bank), "TERM": "xterm", "TZ": "UTC"}
+    child = pexpect.spawn(sys.executable, ["-m", "llmcards", "--db", str(tmp_path / "s.db"), "review"], env=env,
+                          dimensions=(24, width), encoding="utf-8", timeout=TIMEOUT)
+    child.expect("长答案")
+    child.send(" ")
+    child.expect("scroll — lines 1-")
+    child.expect("of (\\d+)")
+    total = int(child.match.group(1))
+    child.send("\x1b[6~")  # PgDn
+    child.expect("第\\d+点")
+    child.expect(f"scroll — lines \\d+-\\d+ of {total}")
+    child.send("q")
+    child.expect(pexpect.EOF)
