@@ -48,22 +48,24 @@ def local_time(value: datetime | None, *, with_time: bool = True) -> str:
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def due_label(card: Card, now: datetime) -> str:
-    """'new', 'now', 'in 3d', or '2d ago' with the date."""
+def due_label(card: Card, now: datetime, *, short: bool = False) -> str:
+    """'new', 'now', 'in 3d' or '2d ago', with the date unless ``short``."""
     if card.schedule.state == State.NEW or card.schedule.due is None:
         return "new"
     delta = card.schedule.due - now
     if abs(delta.total_seconds()) < 60:
         return "now"
     rel = f"in {format_interval(delta)}" if delta.total_seconds() > 0 else f"{format_interval(-delta)} ago"
+    if short:
+        return rel
     return f"{local_time(card.schedule.due, with_time=False)} ({rel})"
 
 
 def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> Table:
-    table = Table(show_lines=False, header_style="bold", expand=False, pad_edge=False)
-    table.add_column("id", style="bold", no_wrap=True, overflow="fold")
-    table.add_column("question", ratio=1, overflow="fold")
-    table.add_column("tags", overflow="fold")
+    table = Table(show_lines=False, header_style="bold", expand=True, pad_edge=False, box=None)
+    table.add_column("id", style="bold", overflow="fold", ratio=3, min_width=12)
+    table.add_column("question", ratio=5, overflow="fold", min_width=16)
+    table.add_column("tags", ratio=2, overflow="fold", min_width=14)
     table.add_column("state", no_wrap=True)
     table.add_column("due", no_wrap=True)
     for card in cards:
@@ -71,14 +73,14 @@ def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = Non
         table.add_row(
             Text(card.id),
             Text(question if len(question) <= 160 else question[:157] + "…"),
-            Text(", ".join(card.tags), style="dim"),
+            Text("\n".join(card.tags), style="dim"),
             Text(card.status, style=STATE_STYLES.get(card.status, "")),
-            Text(due_label(card, now)),
+            Text(due_label(card, now, short=True)),
         )
     shown = len(cards)
     caption = f"{shown} card{'s' if shown != 1 else ''}"
     if total is not None and total > shown:
-        caption += f" (of {total}; use --limit to see more)"
+        caption += f" (of {total}; --limit 0 shows all)"
     table.caption = caption
     return table
 
