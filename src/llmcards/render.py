@@ -65,7 +65,7 @@ def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = Non
     table = Table(show_lines=False, header_style="bold", expand=True, pad_edge=False, box=None)
     table.add_column("id", style="bold", overflow="fold", ratio=3, min_width=12)
     table.add_column("question", ratio=5, overflow="fold", min_width=16)
-    table.add_column("tags", ratio=2, overflow="fold", min_width=14)
+    table.add_column("tags", overflow="fold")
     table.add_column("state", no_wrap=True)
     table.add_column("due", no_wrap=True)
     for card in cards:
