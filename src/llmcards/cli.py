@@ -263,16 +263,14 @@ def add(
 
 
 def _read_answer_file(path: Path) -> str:
+    from llmcards.bank import read_bytes
+
     if str(path) == "-":
         return sys.stdin.read()
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        return read_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _ask_card() -> Any:
@@ -407,11 +405,7 @@ def suspend(
 
     Example: llmcards suspend bn-vs-ln lora-principle
     """
-    store = open_store(ctx)
-    ids = store.require_ids(card_ids)
-    changed = store.set_suspended(ids, True, now=now_utc())
-    _console().print(f"Suspended {changed} card{'s' if changed != 1 else ''}"
-                     + (f" ({len(ids) - changed} already suspended)" if changed < len(ids) else "") + ".")
+    _set_suspended(ctx, card_ids, True)
 
 
 @app.command()
@@ -423,11 +417,16 @@ def unsuspend(
 
     Example: llmcards unsuspend bn-vs-ln
     """
+    _set_suspended(ctx, card_ids, False)
+
+
+def _set_suspended(ctx: typer.Context, card_ids: List[str], suspended: bool) -> None:
     store = open_store(ctx)
     ids = store.require_ids(card_ids)
-    changed = store.set_suspended(ids, False, now=now_utc())
-    _console().print(f"Unsuspended {changed} card{'s' if changed != 1 else ''}"
-                     + (f" ({len(ids) - changed} were not suspended)" if changed < len(ids) else "") + ".")
+    changed = store.set_suspended(ids, suspended, now=now_utc())
+    verb, already = ("Suspended", "already suspended") if suspended else ("Unsuspended", "were not suspended")
+    note = f" ({len(ids) - changed} {already})" if changed < len(ids) else ""
+    _console().print(f"{verb} {changed} card{'s' if changed != 1 else ''}{note}.", markup=False, highlight=False)
 
 
 @app.command()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable
 
 # C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
-_INLINE_MATH_RE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)(?<!\\)\$(?!\$)")
 _FENCE_RE = re.compile(r"^(\s*)(```|~~~)")
 _SCRIPT_GROUP_RE = re.compile(r"([_^])\{([^{}]*)\}")
 _SIMPLE_SCRIPT_RE = re.compile(r"\\?[\w.']*")
@@ -67,60 +66,12 @@ def latex_to_unicode(latex: str) -> str:
     return out or latex
 
 
-def has_math(text: str) -> bool:
-    return "$" in text and bool(_INLINE_MATH_RE.search(text) or _DISPLAY_MATH_RE.search(text))
-
-
-def math_to_unicode(text: str, wrap: "callable[[str, bool], str] | None" = None) -> str:  # type: ignore[valid-type]
-    """Replace ``$…$`` and ``$$…$$`` spans outside code with Unicode.
-
-    ``wrap(converted, display)`` may decorate each result (used to protect it from Markdown).
-    """
-    def convert(match: re.Match[str], display: bool) -> str:
-        converted = latex_to_unicode(match.group(1).strip())
-        return wrap(converted, display) if wrap else converted
-
-    out: list[str] = []
-    chunk: list[str] = []
-    in_fence = False
-
-    def flush() -> None:
-        if chunk:
-            block = "".join(chunk)
-            block = _DISPLAY_MATH_RE.sub(lambda m: convert(m, True), block)
-            block = _convert_inline_outside_code(block, lambda m: convert(m, False))
-            out.append(block)
-            chunk.clear()
-
-    for line in text.splitlines(keepends=True):
-        if _FENCE_RE.match(line):
-            if not in_fence:
-                flush()
-            in_fence = not in_fence
-            out.append(line)
-            continue
-        (out if in_fence else chunk).append(line)
-    flush()
-    return "".join(out)
-
-
-def _convert_inline_outside_code(text: str, repl: "callable[[re.Match[str]], str]") -> str:  # type: ignore[valid-type]
-    """Apply ``repl`` to inline math, leaving `code spans` alone."""
-    parts = re.split(r"(`+[^`]*`+)", text)
-    return "".join(p if p.startswith("`") else _INLINE_MATH_RE.sub(repl, p) for p in parts)
-
-
 _MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$])")
 
 
 def md_escape(text: str) -> str:
     """Backslash-escape Markdown punctuation so the text renders literally."""
     return _MD_SPECIAL_RE.sub(r"\\\1", text)
-
-
-def plain(text: str) -> str:
-    """Card text for one-line or plain contexts: math as Unicode, controls neutralised."""
-    return neutralize(math_to_unicode(text) if "$" in text else text)
 
 
 _TOKEN_RE = re.compile(
@@ -132,29 +83,15 @@ _TOKEN_RE = re.compile(
 )
 
 
-def markdown_source(text: str) -> str:
-    """Card Markdown prepared for Rich: formulas as escaped Unicode, the rest literal.
-
-    Outside code, backslashes and ``<`` are escaped (so they show as written, not as
-    Markdown escapes or HTML), and each formula becomes Unicode with its Markdown
-    punctuation escaped, so ``_`` or ``*`` in a formula never turns into emphasis.
-    """
-    text = neutralize(text)
+def _outside_fences(text: str, transform: Callable[[str], str]) -> str:
+    """Apply ``transform`` to the text outside fenced code blocks; code stays as written."""
     out: list[str] = []
     chunk: list[str] = []
     in_fence = False
 
-    def repl(m: re.Match[str]) -> str:
-        if m.group("code") is not None:
-            return m.group("code")
-        if m.group("special") is not None:
-            return "\\" + m.group("special")
-        formula = m.group("display") if m.group("display") is not None else m.group("inline")
-        return md_escape(latex_to_unicode(formula.strip()))
-
     def flush() -> None:
         if chunk:
-            out.append(_hard_breaks(_TOKEN_RE.sub(repl, "".join(chunk))))
+            out.append(transform("".join(chunk)))
             chunk.clear()
 
     for line in text.splitlines(keepends=True):
@@ -163,10 +100,49 @@ def markdown_source(text: str) -> str:
                 flush()
             in_fence = not in_fence
             out.append(line)
-            continue
-        (out if in_fence else chunk).append(line)
+        elif in_fence:
+            out.append(line)
+        else:
+            chunk.append(line)
     flush()
     return "".join(out)
+
+
+def _formula(m: re.Match[str]) -> str | None:
+    formula = m.group("display") if m.group("display") is not None else m.group("inline")
+    return None if formula is None else latex_to_unicode(formula.strip())
+
+
+def plain(text: str) -> str:
+    """Card text for one-line or plain contexts: math as Unicode, controls neutralised."""
+    text = neutralize(text)
+    if "$" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        converted = _formula(m)
+        return m.group(0) if converted is None else converted
+
+    return _outside_fences(text, lambda chunk: _TOKEN_RE.sub(repl, chunk))
+
+
+def markdown_source(text: str) -> str:
+    """Card Markdown prepared for Rich: formulas as escaped Unicode, the rest literal.
+
+    Outside code, backslashes and ``<`` are escaped (so they show as written, not as
+    Markdown escapes or HTML), each formula becomes Unicode with its Markdown punctuation
+    escaped (so ``_`` or ``*`` in a formula never turns into emphasis), and the notes'
+    line breaks are kept.
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group("code") is not None:
+            return m.group("code")
+        if m.group("special") is not None:
+            return "\\" + m.group("special")
+        return md_escape(_formula(m) or "")
+
+    return _outside_fences(neutralize(text), lambda chunk: _hard_breaks(_TOKEN_RE.sub(repl, chunk)))
 
 
 _BLOCK_START_RE = re.compile(r"^\s*([-*+]\s|\d+[.)]\s|#|>|\||```|~~~)")
