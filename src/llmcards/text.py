@@ -13,15 +13,27 @@ from typing import Callable
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FENCE_RE = re.compile(r"^(\s*)(```|~~~)")
 _SCRIPT_GROUP_RE = re.compile(r"([_^])\{([^{}]*)\}")
-_SIMPLE_SCRIPT_RE = re.compile(r"\\?[\w.']*")
+_SIMPLE_SCRIPT_RE = re.compile(r"[A-Za-z0-9.']+|\\[A-Za-z]+")
 
 
 def _bracket_script(match: re.Match[str]) -> str:
-    """Keep ``x_{ij}`` -> ``x_ij`` but make ``\\sum_{i=1}`` -> ``∑_(i=1)`` so it stays readable."""
+    """``x^{0.73}`` -> ``x^0.73`` but ``\\sum_{i=1}`` -> ``∑_(i=1)``, so scripts stay readable."""
     body = match.group(2).strip()
-    if _SIMPLE_SCRIPT_RE.fullmatch(body):
+    if body.startswith("(") and body.endswith(")"):
         return match.group(0)
+    if _SIMPLE_SCRIPT_RE.fullmatch(body):
+        return f"{match.group(1)}{body}" if len(body) == 1 or not body.startswith("\\") else match.group(0)
     return f"{match.group(1)}{{({body})}}"
+
+
+def _scripts(latex: str) -> str:
+    """Bracket sub- and superscripts, innermost first (``10000^{2i/d_{model}}`` -> ``10000^(2i/d_model)``)."""
+    for _ in range(6):
+        changed = _SCRIPT_GROUP_RE.sub(_bracket_script, latex)
+        if changed == latex:
+            break
+        latex = changed
+    return latex
 
 
 _RELATION_RE = re.compile(r"\s*([=≈∝≤≥≠→←⇒⇔∈∉⊂⊆∼≃≅≡])\s*")
@@ -56,7 +68,7 @@ def latex_to_unicode(latex: str) -> str:
     formula is shown as written.
     """
     source = re.sub(r"(?<!\\)%", r"\\%", latex)
-    source = _SCRIPT_GROUP_RE.sub(_bracket_script, source)
+    source = _scripts(source)
     try:
         out = _converter().latex_to_text(source)  # type: ignore[attr-defined]
     except Exception:  # pylatexenc raises several types on odd input; fall back to the source
