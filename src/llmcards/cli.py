@@ -452,6 +452,38 @@ def delete(
     _console().print(f"Deleted {deleted} card{'s' if deleted != 1 else ''}.")
 
 
+# --------------------------------------------------------------------------- stats
+@app.command()
+def stats(
+    ctx: typer.Context,
+    tag: Annotated[Optional[str], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")] = None,
+    days: Annotated[int, typer.Option("--days", metavar="N", min=1, max=3650,
+                                      help="Days in the future-due chart.")] = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print every figure as JSON (keys in the README).")] = False,
+) -> None:
+    """Show your progress: today, streak, card counts, what falls due, a calendar of
+    reviews, retention, topics and the hardest cards.
+
+    Example: llmcards stats --tag attention
+    """
+    from llmcards.config import Settings
+    from llmcards.stats import compute_stats
+
+    store = open_store(ctx)
+    settings = Settings.from_strings(store.settings_text())
+    result = compute_stats(store, now_utc(), settings, days=days, tag=tag)
+    if json_out:
+        import json
+
+        from llmcards.stats import to_json
+
+        print(json.dumps(to_json(result), ensure_ascii=False, indent=2))
+        return
+    from llmcards.render_stats import stats_renderable
+
+    _console().print(stats_renderable(result))
+
+
 # --------------------------------------------------------------------------- config
 @config_app.callback()
 def config_show(
