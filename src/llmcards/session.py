@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from llmcards.store import QueueFilter, Store
 
 LEARN_AHEAD = timedelta(minutes=20)
+CRAM_LIMIT = 1000  # one sitting; --limit chooses another size
 MAX_DURATION_MS = 60_000
 
 
@@ -117,21 +118,19 @@ class Session:
         flt = QueueFilter(tags=options.tags, include_unanswered=options.include_unanswered)
         session.flt = flt
         if options.cram:
-            session.cram = store.cram_cards(now, flt, options.limit)
+            session.cram = store.cram_cards(now, flt, options.limit or CRAM_LIMIT)
             return session
         new_done, reviews_done = store.studied_on(day)
-        due = store.due_cards(now, flt)
-        learning = [c for c in due if c.schedule.state != State.REVIEW]
-        reviews = [c for c in due if c.schedule.state == State.REVIEW]
-        reviews = reviews[: max(0, settings.reviews_per_day - reviews_done)]
+        review_room = max(0, settings.reviews_per_day - reviews_done)
         new_room = 0 if options.no_new else max(0, settings.new_per_day - new_done)
         if options.limit is not None:
-            room = options.limit
-            learning = learning[:room]
-            room -= len(learning)
+            review_room = min(review_room, options.limit)
+        learning = store.due_cards(now, flt, learning=True, limit=options.limit)
+        reviews = store.due_cards(now, flt, learning=False, limit=review_room) if review_room else []
+        if options.limit is not None:
+            room = options.limit - len(learning)
             reviews = reviews[: max(0, room)]
-            room -= len(reviews)
-            new_room = min(new_room, max(0, room))
+            new_room = min(new_room, max(0, room - len(reviews)))
         session.learning = learning
         session.reviews = reviews
         session.new = store.new_cards(now, flt, new_room)

@@ -407,14 +407,20 @@ class Store:
             params.append(tag)
         return " AND ".join(where), params
 
-    def due_cards(self, now: datetime, flt: QueueFilter, *, until: datetime | None = None) -> list[Card]:
-        """Active learning, relearning and review cards due by ``until`` (default ``now``), earliest first."""
+    def due_cards(self, now: datetime, flt: QueueFilter, *, learning: bool, limit: int | None = None) -> list[Card]:
+        """Active cards due by ``now``, earliest first: learning and relearning cards when
+        ``learning``, else review cards (at most ``limit``).
+        """
         extra, params = self._queue_where(flt)
+        # Learning cards are few: find them by ix_cards_state. Review cards are many: walk the
+        # due index in order and stop at the limit (the unary + keeps ix_cards_state out of it).
+        states = "state IN (1, 3)" if learning else "+state = 2"
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
         sql = (
             f"SELECT {_CARD_COLUMNS} FROM cards WHERE state > 0 AND suspended = 0 AND retired = 0 "
-            f"AND due <= ? AND {extra} ORDER BY due, position"
+            f"AND due <= ? AND {states} AND {extra} ORDER BY due, position{lim}"
         )
-        return [_card(r) for r in self.conn.execute(sql, [to_db(until or now), to_db(now), *params])]
+        return [_card(r) for r in self.conn.execute(sql, [to_db(now), to_db(now), *params])]
 
     def new_cards(self, now: datetime, flt: QueueFilter, limit: int) -> list[Card]:
         """New cards in bank order."""
