@@ -136,3 +136,28 @@ def test_bundled_bank_resyncs_only_when_its_bytes_change(tmp_path: Path, monkeyp
         again = sync_bundled_if_changed(store, now=NOW)
         assert again is not None and again.updated == ["bn-vs-ln"]
         assert store.require_card("bn-vs-ln").question == "BN 与 LN 的区别"
+
+
+def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmcards.bank
+
+    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    assert import_file(store, path, now=NOW).added == ["a1", "a2"]
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the unchanged file was parsed again")
+
+    monkeypatch.setattr(llmcards.bank, "parse_bank", no_parse)
+    again = import_file(store, path, now=NOW)
+    assert again.unchanged == ["a1", "a2"] and not again.changed
+    monkeypatch.undo()
+
+    # An edit in the store since the last import means the file is applied again.
+    store.update_card(replace(load_bank(path)[0], question="edited in the store"), now=NOW)
+    assert import_file(store, path, now=NOW).updated == ["a1"]
+    assert store.require_card("a1").question == "q1"
+    # A changed file is parsed and synced as usual.
+    write(path, "version: 1\ncards:\n  - id: a1\n    question: q1 changed\n")
+    report = import_file(store, path, now=NOW)
+    assert (report.updated, report.retired) == (["a1"], ["a2"])

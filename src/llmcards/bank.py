@@ -87,6 +87,10 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
             mapping[_LINE] = node.start_mark.line + 1
             return mapping
 
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # parsing allocates millions of objects and no cycles; the collector only costs time
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from the safe loader
     except yaml.MarkedYAMLError as exc:
@@ -98,6 +102,9 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
         raise UserError(f"{name}{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
     if not isinstance(doc, dict):
         raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}")

@@ -74,6 +74,10 @@ def _card(row: Sequence[Any]) -> Card:
     )
 
 
+def _stamp_key(origin: str, import_path: str | None) -> str:
+    return f"synced:{origin}:{import_path or ''}"
+
+
 def _schedule_params(s: CardState) -> tuple[Any, ...]:
     return (int(s.state), s.step, s.stability, s.difficulty, to_db(s.due), to_db(s.last_review), s.reps, s.lapses)
 
@@ -201,12 +205,14 @@ class Store:
         now: datetime,
         source: str,
         meta: dict[str, str] | None = None,
+        file_sha: str | None = None,
     ) -> SyncReport:
         """Sync ``questions`` by id into the cards of one origin, in one transaction.
 
         New ids are added, changed text is updated (the schedule is kept), ids missing from
         ``questions`` are retired (history kept), and ``meta`` is written in the same
-        transaction (used for the bundled bank's hash).
+        transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
+        the sync is stamped so that :meth:`synced_ids` can skip an unchanged re-import.
         """
         from llmcards.sync import diff
 
@@ -245,7 +251,27 @@ class Store:
             )
             for key, value in (meta or {}).items():
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            if file_sha is not None:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                          (_stamp_key(origin, import_path), f"{file_sha}|{self._scope_state(origin, import_path)}"))
         return report
+
+    def _scope_state(self, origin: str, import_path: str | None) -> str:
+        """Changes whenever a card of this origin is added, edited, retired or deleted."""
+        row = self.conn.execute(
+            "SELECT count(*), max(updated_at) FROM cards WHERE origin = ? AND import_path IS ?", (origin, import_path)
+        ).fetchone()
+        return f"{row[0]}|{row[1]}"
+
+    def synced_ids(self, origin: str, import_path: str | None, file_sha: str) -> list[str] | None:
+        """The live ids of an origin if it was last synced from a file with this hash and none of
+        its cards changed since; None when a real sync is needed."""
+        stamp = self.get_meta(_stamp_key(origin, import_path))
+        if stamp != f"{file_sha}|{self._scope_state(origin, import_path)}":
+            return None
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM cards WHERE origin = ? AND import_path IS ? AND retired = 0 ORDER BY position",
+            (origin, import_path))]
 
     def _update_text(self, c: sqlite3.Connection, q: Question, ts: str | None) -> None:
         """New text for an existing card; its schedule and history are untouched."""

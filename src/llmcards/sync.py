@@ -67,21 +67,27 @@ def file_hash(data: bytes) -> str:
 
 
 def import_file(store: "Store", path: Path | None, *, now: datetime) -> SyncReport:
-    """Import a bank file (the bundled bank when ``path`` is None) in one transaction."""
+    """Import a bank file (the bundled bank when ``path`` is None) in one transaction.
+
+    A re-import of an unchanged file whose cards nobody changed since is recognised by the
+    file's hash and skipped without parsing the YAML.
+    """
     from llmcards.bank import bundled_bank_path, parse_bank, read_bytes
 
     bundled = bundled_bank_path()
     if path is None or _same_file(path, bundled):
-        data = read_bytes(bundled)
-        questions = parse_bank(data, str(bundled))
-        return store.sync_questions(
-            questions, origin="bank", import_path=None, now=now, source=str(bundled),
-            meta={BANK_HASH_KEY: file_hash(data)},
-        )
-    data = read_bytes(path)
-    questions = parse_bank(data, str(path))
+        origin, import_path, source = "bank", None, bundled
+    else:
+        origin, import_path, source = "user", str(path.resolve()), path
+    data = read_bytes(source)
+    sha = file_hash(data)
+    current = store.synced_ids(origin, import_path, sha)
+    if current is not None:
+        return SyncReport(source=str(source), unchanged=current)
+    questions = parse_bank(data, str(source))
+    meta = {BANK_HASH_KEY: sha} if origin == "bank" else None
     return store.sync_questions(
-        questions, origin="user", import_path=str(path.resolve()), now=now, source=str(path)
+        questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha
     )
 
 
