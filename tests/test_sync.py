@@ -154,7 +154,7 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
     monkeypatch.undo()
 
     # An edit in the store since the last import means the file is applied again.
-    store.update_card(replace(load_bank(path)[0], question="edited in the store"), now=NOW)
+    store.update_card(replace(load_bank(path)[0], question="edited in the store"), now=NOW + timedelta(minutes=1))
     assert import_file(store, path, now=NOW).updated == ["a1"]
     assert store.require_card("a1").question == "q1"
     # A changed file is parsed and synced as usual.
