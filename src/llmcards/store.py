@@ -218,10 +218,16 @@ class Store:
 
         ts = to_db(now)
         with self.write() as c:
-            existing = {
+            columns = "SELECT id, content_hash, retired, origin, import_path FROM cards"
+            existing = {  # this origin's cards, through ix_cards_origin ...
                 row[0]: (row[1], bool(row[2]), row[3], row[4])
-                for row in c.execute("SELECT id, content_hash, retired, origin, import_path FROM cards")
+                for row in c.execute(f"{columns} WHERE origin = ? AND import_path IS ?", (origin, import_path))
             }
+            others = [q.id for q in questions if q.id not in existing]
+            for start in range(0, len(others), 500):  # ... and any other card that has one of the file's ids
+                chunk = others[start:start + 500]
+                for row in c.execute(f"{columns} WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                    existing[row[0]] = (row[1], bool(row[2]), row[3], row[4])
             report = diff(existing, questions, origin=origin, import_path=import_path, source=source)
             by_id = {q.id: q for q in questions}
             position = c.execute("SELECT coalesce(max(position), 0) FROM cards").fetchone()[0]
