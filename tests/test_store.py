@@ -62,7 +62,7 @@ def test_store_uses_wal_busy_timeout_and_indexes(store: Store, db_path: Path) ->
         (to_db(NOW),)))
     assert "ix_cards_active_due" in plan
     versions = store.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert versions == ("1",)
+    assert versions == ("2",)
 
 
 def test_db_location_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,3 +105,14 @@ def test_failed_write_rolls_back(store: Store) -> None:
             c.execute("UPDATE cards SET question = 'half' WHERE id = 'bn-vs-ln'")
             raise RuntimeError("boom")
     assert store.require_card("bn-vs-ln") == before
+
+
+def test_older_store_is_migrated_on_open(store: Store, db_path: Path) -> None:
+    store.conn.execute("DROP INDEX ix_review_logs_retention")
+    store.conn.execute("PRAGMA user_version = 1")
+    store.close()
+    with Store.open(db_path) as reopened:
+        names = {r[0] for r in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "ix_review_logs_retention" in names
+        assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert reopened.card_count() == 5

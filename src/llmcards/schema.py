@@ -1,6 +1,6 @@
 """The store's schema, as SQLAlchemy 2 typed models.
 
-These models are the single definition of the tables and indexes: ``create_schema`` builds
+These models are the single definition of the tables and indexes: ``ensure_schema`` builds
 a new store from them. Day-to-day queries go through :mod:`llmcards.store`, which speaks
 plain SQL over the same tables with the stdlib ``sqlite3`` driver, because importing
 SQLAlchemy's ORM costs about a quarter of a second, which is as long as Anki takes to show
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: covering indexes for stats
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,6 +89,10 @@ class CardRow(Base):
         Index("ix_cards_new", "position", sqlite_where=text("state = 0 AND suspended = 0 AND retired = 0")),
         Index("ix_cards_state", "state"),
         Index("ix_cards_origin", "origin", "import_path"),
+        # Stats read these columns of every card: an index holding them all is scanned
+        # instead of the wide rows that carry the text.
+        Index("ix_cards_stats", "id", "retired", "suspended", "state", "due", "last_review", "stability",
+              "lapses", "position"),
     )
 
 
@@ -126,6 +130,9 @@ class ReviewLogRow(Base):
         Index("ix_review_logs_card", "card_id", "reviewed_at"),
         Index("ix_review_logs_day", "study_day", "rating"),
         Index("ix_review_logs_time", "reviewed_at"),
+        # True retention reads only these reviews and columns.
+        Index("ix_review_logs_retention", "study_day", "rating", "prev_interval_days",
+              sqlite_where=text("prev_state = 2 AND cram = 0")),
     )
 
 
@@ -147,14 +154,18 @@ class SettingRow(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-def create_schema(path: str) -> None:
-    """Create every table and index in the SQLite file at ``path`` (idempotent)."""
+def ensure_schema(path: str) -> None:
+    """Create the tables and indexes of a new store, or add what an older store lacks
+    (so far, migrations have only added indexes). Idempotent."""
     engine = create_engine(f"sqlite:///{path}")
     try:
         with engine.begin() as conn:
-            Base.metadata.create_all(conn)
+            Base.metadata.create_all(conn)  # missing tables, with their indexes
+            for table in Base.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
     finally:

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 from llmcards.errors import UserError
 from llmcards.models import Card, CardState, Grade, Question, ReviewRecord, State, SyncReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # keep equal to llmcards.schema.SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 15000
 BANK_ORIGIN = "bank"
 USER_ORIGIN = "user"
@@ -137,13 +137,17 @@ class Store:
             if tables:
                 conn.close()
                 raise UserError(f"{path}: this SQLite file is not an llmcards store; choose another --db path")
-            from llmcards.schema import create_schema
+            from llmcards.schema import ensure_schema
 
-            create_schema(str(path))
+            ensure_schema(str(path))
             created = True
         elif version > SCHEMA_VERSION:
             conn.close()
             raise UserError(f"{path}: made by a newer llmcards (schema {version}); upgrade llmcards to open it")
+        elif version < SCHEMA_VERSION:
+            from llmcards.schema import ensure_schema
+
+            ensure_schema(str(path))
         return cls(conn, path, created)
 
     def close(self) -> None:
