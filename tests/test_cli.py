@@ -150,22 +150,21 @@ def test_control_characters_never_reach_the_terminal(cli) -> None:  # type: igno
     assert "␛[2J" in out and "[/]" in out and "[bold]x[/bold]" in out
 
 
-def _python_modules_after(*args: str, env: dict[str, str]) -> set[str]:
-    code = ("import sys, runpy; sys.argv=['llmcards', *sys.argv[1:]]\n"
-            "try:\n  runpy.run_module('llmcards', run_name='__main__')\nexcept SystemExit: pass\n"
-            "print('MODULES', ' '.join(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True).stdout
-    line = [ln for ln in out.splitlines() if ln.startswith("MODULES ")][-1]
-    return set(line.split()[1:])
+def _imported_modules(*args: str, env: dict[str, str]) -> set[str]:
+    """Every module `python -X importtime -m llmcards ARGS` imports."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmcards", *args],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["review", "--help"], ["list", "--help"], ["stats", "--help"],
                                   ["config", "set", "--help"], ["import", "--help"]])
 def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
-    modules = _python_modules_after(*args, env=env)
-    assert "typer" in modules
-    for heavy in ("sqlalchemy", "fsrs", "rich.markdown", "pylatexenc", "sqlite3"):
+    modules = _imported_modules(*args, env=env)
+    assert "typer" in modules and "llmcards.cli" in modules
+    for heavy in ("sqlalchemy", "fsrs", "rich.markdown", "pylatexenc", "sqlite3", "yaml"):
         assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"
     assert not (tmp_path / "x.db").exists()
 
