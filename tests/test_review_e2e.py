@@ -27,20 +27,20 @@ def _spawn(db: Path, *args: str, now: str | None = None) -> pexpect.spawn:
     return child
 
 
-def _logs(db: Path) -> list[tuple[str, int]]:
+def _query(db: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT card_id, rating FROM review_logs ORDER BY id").fetchall()
+        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 
 
-def _state(db: Path, card_id: str) -> tuple[int, int]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT state, reps FROM cards WHERE id = ?", (card_id,)).fetchone()
-    finally:
-        conn.close()
+def _logs(db: Path) -> list[tuple]:  # type: ignore[type-arg]
+    return _query(db, "SELECT card_id, rating FROM review_logs ORDER BY id")
+
+
+def _state(db: Path, card_id: str) -> tuple:  # type: ignore[type-arg]
+    return _query(db, "SELECT state, reps FROM cards WHERE id = ?", card_id)[0]
 
 
 def test_reveal_grade_undo_quit(tmp_path: Path) -> None:
@@ -90,9 +90,7 @@ def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
     child.close()
     assert child.signalstatus == signal.SIGKILL
     assert _logs(db) == expected
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    conn.close()
+    assert _query(db, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_ctrl_c_quits_cleanly_with_a_summary(tmp_path: Path) -> None:
@@ -131,9 +129,7 @@ def test_two_sessions_at_once_lose_no_grade(tmp_path: Path) -> None:
         assert child.exitstatus == 0
     logs = _logs(db)
     assert len(logs) == 6
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM review_logs WHERE cram = 1").fetchone() == (3,)
-    conn.close()
+    assert _query(db, "SELECT count(*) FROM review_logs WHERE cram = 1") == [(3,)]
 
 
 def test_nothing_due_says_when_and_how_to_cram(tmp_path: Path) -> None:

@@ -35,12 +35,17 @@ def test_second_sync_changes_nothing(store: Store) -> None:
     assert not report.changed
 
 
-def test_edit_updates_text_and_keeps_schedule_and_history(store: Store) -> None:
-    scheduler = Scheduler(Settings(), fuzz=False)
-    card = store.require_card("bn-vs-ln")
-    after = scheduler.review(card.schedule, Grade.GOOD, NOW)
-    store.record_review("bn-vs-ln", card.schedule, after, rating=Grade.GOOD, reviewed_at=NOW,
+def _grade(store: Store, card_id: str, grade: Grade):  # type: ignore[no-untyped-def]
+    """Grade a card at NOW (fuzz off) and commit it; returns its new state."""
+    card = store.require_card(card_id)
+    after = Scheduler(Settings(), fuzz=False).review(card.schedule, grade, NOW)
+    store.record_review(card_id, card.schedule, after, rating=grade, reviewed_at=NOW,
                         study_day=NOW.date(), duration_ms=4000)
+    return after
+
+
+def test_edit_updates_text_and_keeps_schedule_and_history(store: Store) -> None:
+    after = _grade(store, "bn-vs-ln", Grade.GOOD)
     questions = load_bank(SMALL_BANK)
     questions[1] = replace(questions[1], question="BN 和 LN 有什么区别？", answer="改过的答案")
     report = _sync(store, questions, NOW + timedelta(hours=1))
@@ -54,11 +59,7 @@ def test_edit_updates_text_and_keeps_schedule_and_history(store: Store) -> None:
 
 
 def test_missing_ids_are_retired_not_deleted_and_come_back(store: Store) -> None:
-    scheduler = Scheduler(Settings(), fuzz=False)
-    card = store.require_card("kv-cache")
-    after = scheduler.review(card.schedule, Grade.EASY, NOW)
-    store.record_review("kv-cache", card.schedule, after, rating=Grade.EASY, reviewed_at=NOW,
-                        study_day=NOW.date(), duration_ms=1)
+    after = _grade(store, "kv-cache", Grade.EASY)
     questions = [q for q in load_bank(SMALL_BANK) if q.id != "kv-cache"]
     report = _sync(store, questions)
     assert report.retired == ["kv-cache"]
