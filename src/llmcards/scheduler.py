@@ -6,7 +6,6 @@ passed in here is converted to exactly that.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -131,7 +130,3 @@ def format_interval(delta: timedelta) -> str:
     if days < 365:
         return f"{days / 30:.1f}mo".replace(".0mo", "mo")
     return f"{days / 365:.1f}y".replace(".0y", "y")
-
-
-def with_due(s: CardState, due: datetime) -> CardState:
-    return replace(s, due=due)
