@@ -30,7 +30,7 @@ NOW_ENV = "LLMCARDS_NOW"
 class _Group(TyperGroup):
     """Turns a UserError into one line on stderr and a non-zero exit, never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -170,7 +170,7 @@ def review(
     session = Session.start(store, settings, now_utc(), options)
     console = _console()
     screen = ReviewScreen(session, console, now_utc,
-                          edit=lambda card: edit_card(store, card.id, now=now_utc()) and None)
+                          edit=lambda card: edit_card(store, card.id, now=now_utc()))
     try:
         with terminal(console) as keyboard:
             screen.run(keyboard)

@@ -234,9 +234,9 @@ def compute_stats(
         raise UserError(f"--days must be at least 1, not {days}")
     now = now.astimezone(timezone.utc)
     if tag is not None:
-        known = store.all_tags()
-        if tag not in known:
-            raise UserError(f"no card has the tag {tag!r}; tags: {', '.join(known) or '(none)'}")
+        tags = store.all_tags()
+        if tag not in tags:
+            raise UserError(f"no card has the tag {tag!r}; tags: {', '.join(tags) or '(none)'}")
     hour = settings.day_starts_at
     today = study_day(now, hour, tz)
     decay, factor = forgetting_curve()

@@ -304,7 +304,7 @@ class Store:
 
     def require_ids(self, ids: Sequence[str]) -> list[str]:
         """Check that every id exists (one message naming the first unknown one)."""
-        found = set()
+        found: set[str] = set()
         for chunk_start in range(0, len(ids), 500):
             chunk = list(ids[chunk_start:chunk_start + 500])
             marks = ",".join("?" * len(chunk))

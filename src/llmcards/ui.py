@@ -121,7 +121,7 @@ class ReviewScreen:
     """Draws one card at a time and turns keys into session calls."""
 
     def __init__(self, session: Session, console: Console, clock: Callable[[], datetime],
-                 edit: Callable[[Card], None]) -> None:
+                 edit: Callable[[Card], object]) -> None:
         self.session = session
         self.console = console
         self.clock = clock
