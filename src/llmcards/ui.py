@@ -14,7 +14,7 @@ import termios
 import time
 import tty
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
 from rich.console import Console, Group, RenderableType
@@ -128,6 +128,7 @@ class ReviewScreen:
         self.edit = edit
         self.message: Text | None = None
         self._body_cache: tuple[tuple[str, bool, int, str], list[list[Segment]]] | None = None
+        self._preview_cache: tuple[str, dict[Grade, timedelta]] | None = None
 
     # ------------------------------------------------------------------ drawing
     def _header(self, card: Card) -> Text:
@@ -171,7 +172,7 @@ class ReviewScreen:
             foot.append_text(self.message)
             foot.append("\n")
         if revealed:
-            intervals = self.session.preview(card, self.clock())
+            intervals = self._intervals(card)
             for i, grade in enumerate(Grade):
                 if i:
                     foot.append(" · ", style="dim")
@@ -186,6 +187,12 @@ class ReviewScreen:
             first, last, total = scroll
             foot.append(f"\n↑↓ PgUp PgDn scroll — lines {first}-{last} of {total}", style="dim")
         return foot
+
+    def _intervals(self, card: Card) -> dict[Grade, timedelta]:
+        """The grade buttons' intervals, computed once per card shown (not on every scroll)."""
+        if self._preview_cache is None or self._preview_cache[0] != card.id:
+            self._preview_cache = (card.id, self.session.preview(card, self.clock()))
+        return self._preview_cache[1]
 
     def draw(self, card: Card, revealed: bool, offset: int) -> int:
         """Draw the screen; returns the offset actually used (clamped)."""
@@ -224,6 +231,7 @@ class ReviewScreen:
     def _one_card(self, card: Card, keyboard: Keyboard) -> bool:
         """Show one card until it is graded (True) or the person quits (False)."""
         shown_at = time.monotonic()
+        self._preview_cache = None
         revealed = False
         offset = 0
         while True:
