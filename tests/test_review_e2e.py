@@ -16,9 +16,9 @@ from tests.conftest import SMALL_BANK
 TIMEOUT = 20
 
 
-def _spawn(db: Path, *args: str, now: str | None = None) -> pexpect.spawn:
+def _spawn(db: Path, *args: str, now: str | None = None, **extra_env: str) -> pexpect.spawn:
     env = {**os.environ, "LLMCARDS_BANK": str(SMALL_BANK), "TERM": "xterm-256color", "COLUMNS": "100",
-           "LINES": "40", "TZ": "UTC"}
+           "LINES": "40", "TZ": "UTC", **extra_env}
     env.pop("NO_COLOR", None)
     if now:
         env["LLMCARDS_NOW"] = now
@@ -170,3 +170,26 @@ def test_long_chinese_answer_wraps_and_scrolls(tmp_path: Path, width: int) -> No
     child.expect(f"scroll — lines \\d+-\\d+ of {total}")
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_edit_suspend_and_bury_keys(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\np=sys.argv[1]\ns=open(p,encoding='utf-8').read()\n"
+                      "open(p,'w',encoding='utf-8').write(s.replace('LoRA 的原理是什么?','LoRA 原理（改）'))\n",
+                      encoding="utf-8")
+    child = _spawn(db, now="2026-03-02T12:00:00Z", EDITOR=f"{sys.executable} {script}")
+    child.expect("LoRA 的原理是什么")
+    child.send("e")
+    child.expect("LoRA 原理（改）")  # the edited card is back on screen
+    child.send("s")
+    child.expect("BN和LN的区别")
+    child.expect("Suspended lora-principle")
+    child.send("b")
+    child.expect("Attention 计算复杂度")
+    child.expect("Buried bn-vs-ln until tomorrow")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    assert _query(db, "SELECT question, suspended FROM cards WHERE id = 'lora-principle'") == [("LoRA 原理（改）", 1)]
+    assert _query(db, "SELECT buried_until FROM cards WHERE id = 'bn-vs-ln'") == [("2026-03-03 04:00:00.000000",)]
+    assert _logs(db) == []
