@@ -193,3 +193,14 @@ def test_edit_suspend_and_bury_keys(tmp_path: Path) -> None:
     assert _query(db, "SELECT question, suspended FROM cards WHERE id = 'lora-principle'") == [("LoRA 原理（改）", 1)]
     assert _query(db, "SELECT buried_until FROM cards WHERE id = 'bn-vs-ln'") == [("2026-03-03 04:00:00.000000",)]
     assert _logs(db) == []
+
+
+def test_screen_redraws_when_the_terminal_is_resized(tmp_path: Path) -> None:
+    child = _spawn(tmp_path / "s.db", now="2026-03-02T12:00:00Z")
+    child.expect("╰─+╯")
+    assert len(child.after) == 100
+    child.setwinsize(30, 50)
+    child.expect("╰─+╯")
+    assert len(child.after) == 50
+    child.send("q")
+    child.expect(pexpect.EOF)

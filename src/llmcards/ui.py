@@ -50,8 +50,14 @@ class Keyboard:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.resized = False  # set by the SIGWINCH handler
 
     def read(self) -> str:
+        """One key; ``"resize"`` when the terminal changed size while waiting."""
+        while not select.select([self.fd], [], [], 0.25)[0]:
+            if self.resized:
+                self.resized = False
+                return "resize"
         data = os.read(self.fd, 1)
         if not data:
             return "eof"
@@ -82,12 +88,18 @@ def terminal(console: Console) -> Iterator[Keyboard]:
     def _exit(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    keyboard = Keyboard(fd)
+
+    def _resized(signum: int, frame: object) -> None:
+        keyboard.resized = True
+
     old_handlers = {sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, _resized)
     tty.setcbreak(fd)
     console.set_alt_screen(True)
     console.show_cursor(False)
     try:
-        yield Keyboard(fd)
+        yield keyboard
     finally:
         console.show_cursor(True)
         console.set_alt_screen(False)
@@ -196,6 +208,10 @@ class ReviewScreen:
 
     def draw(self, card: Card, revealed: bool, offset: int) -> int:
         """Draw the screen; returns the offset actually used (clamped)."""
+        try:  # the terminal's real size, even if $COLUMNS/$LINES say otherwise: it may have been resized
+            self.console.size = os.get_terminal_size(self.console.file.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         width, height = self.console.size
         header = self._header(card)
         body = self._body_lines(card, revealed, width)
@@ -237,6 +253,8 @@ class ReviewScreen:
         while True:
             offset = self.draw(card, revealed, offset)
             key = keyboard.read()
+            if key == "resize":
+                continue  # redrawn at the new size
             self.message = None
             page = max(1, self.console.size[1] - 6)
             if key in ("q", "eof"):
