@@ -109,10 +109,14 @@ def test_failed_write_rolls_back(store: Store) -> None:
 
 def test_older_store_is_migrated_on_open(store: Store, db_path: Path) -> None:
     store.conn.execute("DROP INDEX ix_review_logs_retention")
+    store.conn.execute("DROP INDEX ix_cards_stats")
+    store.conn.execute("ALTER TABLE cards DROP COLUMN source_hash")
     store.conn.execute("PRAGMA user_version = 1")
     store.close()
     with Store.open(db_path) as reopened:
         names = {r[0] for r in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "ix_review_logs_retention" in names
+        assert {"ix_review_logs_retention", "ix_cards_stats"} <= names
+        columns = {r[1] for r in reopened.conn.execute("PRAGMA table_info(cards)")}
+        assert "source_hash" in columns
         assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert reopened.card_count() == 5

@@ -154,11 +154,36 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
     assert again.unchanged == ["a1", "a2"] and not again.changed
     monkeypatch.undo()
 
-    # An edit in the store since the last import means the file is applied again.
+    # After an edit in the store, the file is synced again (not skipped), and the edit survives,
+    # because the file did not change that card ...
     store.update_card(replace(load_bank(path)[0], question="edited in the store"), now=NOW + timedelta(minutes=1))
-    assert import_file(store, path, now=NOW).updated == ["a1"]
-    assert store.require_card("a1").question == "q1"
-    # A changed file is parsed and synced as usual.
+    again = import_file(store, path, now=NOW)
+    assert again.unchanged == ["a1", "a2"] and not again.changed
+    assert store.require_card("a1").question == "edited in the store"
+    # ... while a change to the card in the file wins.
     write(path, "version: 1\ncards:\n  - id: a1\n    question: q1 changed\n")
     report = import_file(store, path, now=NOW)
     assert (report.updated, report.retired) == (["a1"], ["a2"])
+    assert store.require_card("a1").question == "q1 changed"
+
+
+def test_edits_to_bank_cards_survive_a_new_bundled_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmcards.sync import sync_bundled_if_changed
+
+    bank = write(tmp_path / "bank.yaml", SMALL_BANK.read_text(encoding="utf-8"))
+    monkeypatch.setenv("LLMCARDS_BANK", str(bank))
+    with Store.open(tmp_path / "s.db") as store:
+        sync_bundled_if_changed(store, now=NOW)
+        mine = replace(load_bank(bank)[0], answer="my own, better answer")
+        store.update_card(mine, now=NOW + timedelta(minutes=1))
+        # A new bank that changes another card: the edit stays.
+        write(bank, bank.read_text(encoding="utf-8").replace("BN和LN的区别", "BN 与 LN 的区别"))
+        report = sync_bundled_if_changed(store, now=NOW + timedelta(days=1))
+        assert report is not None and report.updated == ["bn-vs-ln"]
+        assert store.require_card("lora-principle").answer == "my own, better answer"
+        # A new bank that changes the edited card itself: the bank's new text wins.
+        write(bank, bank.read_text(encoding="utf-8").replace("LoRA 的原理是什么?", "LoRA 的原理？"))
+        report = sync_bundled_if_changed(store, now=NOW + timedelta(days=2))
+        assert report is not None and report.updated == ["lora-principle"]
+        lora = store.require_card("lora-principle")
+        assert lora.question == "LoRA 的原理？" and "低秩分解" in (lora.answer or "")

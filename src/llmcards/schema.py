@@ -29,7 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2  # 2: covering indexes for stats
+SCHEMA_VERSION = 2  # 2: covering indexes for stats, cards.source_hash
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -66,7 +66,8 @@ class CardRow(Base):
     sources: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
     origin: Mapped[str] = mapped_column(String, nullable=False)  # 'bank' or 'user'
     import_path: Mapped[Optional[str]] = mapped_column(Text)  # the user file it was imported from
-    content_hash: Mapped[str] = mapped_column(String, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String, nullable=False)  # of the text now
+    source_hash: Mapped[Optional[str]] = mapped_column(String)  # of the text last read from its bank file
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     suspended: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -162,6 +163,11 @@ def ensure_schema(path: str) -> None:
         with engine.begin() as conn:
             Base.metadata.create_all(conn)  # missing tables, with their indexes
             for table in Base.metadata.sorted_tables:
+                present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
+                for column in table.columns:
+                    if column.name not in present:  # added columns are nullable, so ADD COLUMN is enough
+                        kind = column.type.compile(dialect=conn.dialect)
+                        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
             conn.exec_driver_sql(

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from llmcards.errors import UserError
 from llmcards.models import Card, CardState, Grade, Question, ReviewRecord, State, SyncReport
+from llmcards.sync import Existing, ExistingCard
 
 SCHEMA_VERSION = 2  # keep equal to llmcards.schema.SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 15000
@@ -218,17 +219,17 @@ class Store:
 
         ts = to_db(now)
         with self.write() as c:
-            columns = "SELECT id, content_hash, retired, origin, import_path FROM cards"
-            existing = {  # this origin's cards, through ix_cards_origin ...
-                row[0]: (row[1], bool(row[2]), row[3], row[4])
-                for row in c.execute(f"{columns} WHERE origin = ? AND import_path IS ?", (origin, import_path))
-            }
+            columns = "SELECT id, content_hash, source_hash, retired, origin, import_path FROM cards"
+            existing: Existing = {}
+            for row in c.execute(f"{columns} WHERE origin = ? AND import_path IS ?", (origin, import_path)):
+                existing[row[0]] = ExistingCard(row[1], row[2], bool(row[3]), row[4], row[5])
             others = [q.id for q in questions if q.id not in existing]
-            for start in range(0, len(others), 500):  # ... and any other card that has one of the file's ids
+            for start in range(0, len(others), 500):  # any other card that has one of the file's ids
                 chunk = others[start:start + 500]
                 for row in c.execute(f"{columns} WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                    existing[row[0]] = (row[1], bool(row[2]), row[3], row[4])
-            report = diff(existing, questions, origin=origin, import_path=import_path, source=source)
+                    existing[row[0]] = ExistingCard(row[1], row[2], bool(row[3]), row[4], row[5])
+            hashes = {q.id: q.content_hash() for q in questions}
+            report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
             by_id = {q.id: q for q in questions}
             position = c.execute("SELECT coalesce(max(position), 0) FROM cards").fetchone()[0]
             new_rows = []
@@ -238,12 +239,12 @@ class Store:
                 new_rows.append(
                     (q.id, position, q.question, q.answer, json.dumps(list(q.tags), ensure_ascii=False),
                      json.dumps(list(q.sources), ensure_ascii=False), origin, import_path,
-                     q.content_hash(), ts, ts)
+                     hashes[card_id], hashes[card_id], ts, ts)
                 )
             c.executemany(
                 "INSERT INTO cards(id, position, question, answer, tags, sources, origin, import_path, "
-                "content_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)",
+                "content_hash, source_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)",
                 new_rows,
             )
             c.executemany(
@@ -251,7 +252,7 @@ class Store:
                 [(tag, card_id) for card_id in report.added for tag in by_id[card_id].tags],
             )
             for card_id in report.updated:
-                self._update_text(c, by_id[card_id], ts)
+                self._update_text(c, by_id[card_id], ts, from_file=True)
             c.executemany(
                 "UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?", [(ts, i) for i in report.retired]
             )
@@ -279,13 +280,18 @@ class Store:
             "SELECT id FROM cards WHERE origin = ? AND import_path IS ? AND retired = 0 ORDER BY position",
             (origin, import_path))]
 
-    def _update_text(self, c: sqlite3.Connection, q: Question, ts: str | None) -> None:
-        """New text for an existing card; its schedule and history are untouched."""
+    def _update_text(self, c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
+        """New text for an existing card; its schedule and history are untouched.
+
+        ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
+        the card's ``source_hash``; an edit in the store leaves that alone.
+        """
+        digest = q.content_hash()
         c.execute(
             "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
-            "updated_at = ?, retired = 0 WHERE id = ?",
+            "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
             (q.question, q.answer, json.dumps(list(q.tags), ensure_ascii=False),
-             json.dumps(list(q.sources), ensure_ascii=False), q.content_hash(), ts, q.id),
+             json.dumps(list(q.sources), ensure_ascii=False), digest, from_file, digest, ts, q.id),
         )
         c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
         c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
@@ -351,7 +357,7 @@ class Store:
                 raise UserError(self._unknown_id_message(q.id))
             if row[0] == q.content_hash():
                 return False
-            self._update_text(c, q, to_db(now))
+            self._update_text(c, q, to_db(now), from_file=False)
             return True
 
     def set_suspended(self, ids: Sequence[str], suspended: bool, *, now: datetime) -> int:

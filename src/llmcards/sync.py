@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from llmcards.errors import UserError
 from llmcards.models import Question, SyncReport
@@ -15,49 +15,62 @@ if TYPE_CHECKING:
 
 BANK_HASH_KEY = "bundled_bank_sha256"
 
-# id -> (content hash, retired, origin, import path)
-Existing = dict[str, tuple[str, bool, str, "str | None"]]
+class ExistingCard(NamedTuple):
+    """What a sync needs to know about a card already in the store."""
+
+    content_hash: str  # its text now
+    source_hash: str | None  # its text as last read from its file (None: not known)
+    retired: bool
+    origin: str
+    import_path: str | None
+
+
+Existing = dict[str, ExistingCard]
 
 
 def _scope(origin: str, import_path: str | None) -> str:
     return "the bundled bank" if origin == "bank" and import_path is None else (
-        f"cards added with `llmcards add`" if import_path is None else str(import_path)
+        "cards added with `llmcards add`" if import_path is None else str(import_path)
     )
 
 
 def diff(
     existing: Existing,
     questions: Sequence[Question],
+    hashes: dict[str, str],
     *,
     origin: str,
     import_path: str | None,
     source: str,
 ) -> SyncReport:
-    """Compare a file's questions with the store's cards of the same origin.
+    """Compare a file's questions (``hashes``: id -> content hash) with the store's cards.
 
-    A card belongs to one origin (the bundled bank, one user file, or ``add``); an id
-    that already belongs to another origin is an error rather than a silent takeover.
+    A card is updated when its text in the file changed since the last sync, so an edit
+    made in the store (``llmcards edit``) survives syncs of a file that did not touch that
+    card; when the file did change it, the file wins. A card belongs to one origin (the
+    bundled bank, one user file, or ``add``); an id that already belongs to another origin
+    is an error rather than a silent takeover.
     """
     report = SyncReport(source=source)
     seen: set[str] = set()
     for q in questions:
         seen.add(q.id)
-        found = existing.get(q.id)
-        if found is None:
+        card = existing.get(q.id)
+        if card is None:
             report.added.append(q.id)
             continue
-        content_hash, retired, card_origin, card_path = found
-        if (card_origin, card_path) != (origin, import_path):
+        if (card.origin, card.import_path) != (origin, import_path):
             raise UserError(
-                f"{source}:{q.line or 0}: id {q.id!r} already belongs to {_scope(card_origin, card_path)}; "
+                f"{source}:{q.line or 0}: id {q.id!r} already belongs to {_scope(card.origin, card.import_path)}; "
                 "give this card another id"
             )
-        if retired or content_hash != q.content_hash():
+        last_read = card.source_hash if card.source_hash is not None else card.content_hash
+        if card.retired or hashes[q.id] != last_read:
             report.updated.append(q.id)
         else:
             report.unchanged.append(q.id)
-    for card_id, (_, retired, card_origin, card_path) in existing.items():
-        if (card_origin, card_path) == (origin, import_path) and not retired and card_id not in seen:
+    for card_id, card in existing.items():
+        if (card.origin, card.import_path) == (origin, import_path) and not card.retired and card_id not in seen:
             report.retired.append(card_id)
     return report
 
