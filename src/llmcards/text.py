@@ -36,7 +36,8 @@ def _scripts(latex: str) -> str:
     return latex
 
 
-_RELATION_RE = re.compile(r"\s*([=≈∝≤≥≠→←⇒⇔∈∉⊂⊆∼≃≅≡])\s*")
+_RELATION_RE = re.compile(r"\s*([=≈∝≤≥≠→←⇒⇔∈∉⊂⊆∼≃≅≡×±])\s*")
+_PLUS_RE = re.compile(r"(?<=[^\s(\[{^_])\s*\+\s*(?=[^\s)\]}])")  # a binary +, not x^+ or (+1)
 
 
 def _picture(match: re.Match[str]) -> str:
@@ -74,6 +75,7 @@ def latex_to_unicode(latex: str) -> str:
     except Exception:  # pylatexenc raises several types on odd input; fall back to the source
         return latex
     out = _RELATION_RE.sub(r" \1 ", out)
+    out = _PLUS_RE.sub(" + ", out)
     out = re.sub(r"[ \t]+", " ", out).strip()
     return out or latex
 
