@@ -155,7 +155,6 @@ def review(
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("review needs an interactive terminal; run it directly in a terminal, not through a pipe")
     from llmcards.cards import edit_card
-    from llmcards.config import Settings
     from llmcards.session import Session, SessionOptions
     from llmcards.ui import ReviewScreen, summary_renderable, terminal
 
@@ -164,7 +163,7 @@ def review(
     for t in tag or ():
         if t not in known:
             raise UserError(f"no card has the tag {t!r}; tags: {', '.join(sorted(known)) or '(none)'}")
-    settings = Settings.from_strings(store.settings_text())
+    settings = store.settings()
     options = SessionOptions(tags=tuple(tag or ()), limit=limit, no_new=no_new, cram=cram,
                              include_unanswered=include_unanswered)
     session = Session.start(store, settings, now_utc(), options)
@@ -362,12 +361,11 @@ def show(
 
         print(json.dumps(card_json(card, history=history), ensure_ascii=False, indent=2))
         return
-    from llmcards.config import Settings
     from llmcards.render import card_detail
     from llmcards.scheduler import Scheduler
 
     now = now_utc()
-    settings = Settings.from_strings(store.settings_text())
+    settings = store.settings()
     r = Scheduler(settings).retrievability(card.schedule, now)
     _console().print(card_detail(card, history, now, r))
 
@@ -466,11 +464,10 @@ def stats(
 
     Example: llmcards stats --tag attention
     """
-    from llmcards.config import Settings
     from llmcards.stats import compute_stats
 
     store = open_store(ctx)
-    settings = Settings.from_strings(store.settings_text())
+    settings = store.settings()
     result = compute_stats(store, now_utc(), settings, days=days, tag=tag)
     if json_out:
         import json
@@ -499,7 +496,7 @@ def config_show(
     from llmcards.config import DESCRIPTIONS, Settings
 
     store = open_store(ctx, sync_bank=False)
-    values = Settings.from_strings(store.settings_text()).to_strings()
+    values = store.settings().to_strings()
     if json_out:
         import json
 
@@ -530,10 +527,9 @@ def config_set(
 
     Example: llmcards config set learning_steps "1m 10m 1h"
     """
-    from llmcards.config import Settings
 
     store = open_store(ctx, sync_bank=False)
-    updated = Settings.from_strings(store.settings_text()).with_value(key, value)
+    updated = store.settings().with_value(key, value)
     text = updated.to_strings()[key]
     store.save_setting(key, text)
     _console().print(f"{key} = {text or '(none)'}", markup=False, highlight=False)

@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from llmcards.config import Settings
 from llmcards.errors import UserError
 from llmcards.models import Card, CardState, Grade, Question, ReviewRecord, State, SyncReport
 from llmcards.sync import Existing, ExistingCard
@@ -188,6 +189,10 @@ class Store:
 
     def settings_text(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM settings").fetchall())
+
+    def settings(self) -> Settings:
+        """The person's settings (defaults for anything not set)."""
+        return Settings.from_strings(self.settings_text())
 
     def save_setting(self, key: str, value: str) -> None:
         with self.write() as c:
