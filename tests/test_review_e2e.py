@@ -43,6 +43,14 @@ def _state(db: Path, card_id: str) -> tuple:  # type: ignore[type-arg]
     return _query(db, "SELECT state, reps FROM cards WHERE id = ?", card_id)[0]
 
 
+def _reveal_and_grade(child: pexpect.spawn, question: str, key: str) -> None:
+    """Wait for ``question``, show its answer, wait for the grade buttons, press ``key``."""
+    child.expect(question)
+    child.send(" ")
+    child.expect("Again")
+    child.send(key)
+
+
 def test_reveal_grade_undo_quit(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     child = _spawn(db, now="2026-03-02T12:00:00Z")
@@ -77,10 +85,7 @@ def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
     expected = []
     for question, card_id, key in [("LoRA 的原理是什么", "lora-principle", "3"), ("BN和LN的区别", "bn-vs-ln", "1"),
                                    ("Attention 计算复杂度", "attention-complexity", "4")]:
-        child.expect(question)
-        child.send(" ")
-        child.expect("Again")
-        child.send(key)
+        _reveal_and_grade(child, question, key)
         expected.append((card_id, int(key)))
     child.expect("What does \\[mask\\] mean in BERT")  # the fourth card is on screen, its text literal
     child.send(" ")
@@ -96,10 +101,7 @@ def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
 def test_ctrl_c_quits_cleanly_with_a_summary(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     child = _spawn(db, now="2026-03-02T12:00:00Z")
-    child.expect("LoRA 的原理是什么")
-    child.send(" ")
-    child.expect("Again")
-    child.send("2")
+    _reveal_and_grade(child, "LoRA 的原理是什么", "2")
     child.expect("BN和LN的区别")
     child.sendintr()
     child.expect("Reviewed 1 card")
