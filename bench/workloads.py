@@ -1,6 +1,6 @@
 """Build the benchmark stores S, M and L by simulating a learner through llmcards' own API.
 
-Cards are created with ``Store.sync_questions`` / ``llmcards.sync.import_file`` (the same
+Cards are created with ``llmcards.sync.sync_questions`` / ``llmcards.sync.import_file`` (the same
 code ``llmcards import`` runs). Every review is computed by ``llmcards.scheduler.Scheduler``
 (FSRS, fuzz on) and recall is drawn from ``Scheduler.retrievability`` with a seeded RNG, so a
 card's row and its history always agree.
@@ -156,7 +156,7 @@ def simulate_card(sched: Any, rng: random.Random, card_id: str, start: datetime,
     while t < end:
         recall = sched.retrievability(state, t)
         grade = Grade(_grade(rng, state.state == State.NEW, recall))
-        after = sched.review(state, grade, t)
+        after = sched.review(state, grade, t, card_id=card_id)
         duration = int(min(60_000, 1500 + rng.expovariate(1 / 7000)))
         emit(card_id, state, after, grade, t, study_day(t, day_starts_at), duration)
         state = after
@@ -228,7 +228,7 @@ def _log(msg: str) -> None:
 def _create(path: Path, w: Workload, t_created: datetime) -> tuple[Any, list[tuple[str, int]], int]:
     """A new store with the bundled bank (and the generated cards); returns the cards to study."""
     from llmcards.store import Store
-    from llmcards.sync import import_file
+    from llmcards.sync import import_file, sync_questions
 
     store = Store.open(path)
     if w.cards is not None:
@@ -236,9 +236,9 @@ def _create(path: Path, w: Workload, t_created: datetime) -> tuple[Any, list[tup
     import_file(store, None, now=t_created)  # the bundled bank, exactly as `llmcards import`
     if w.cards is None:
         return store, [], 0
-    bank_n = store.card_count()
+    bank_n = store.cards.count()
     generated = generated_questions(w.cards - bank_n, prefix="g", label="card")
-    store.sync_questions(generated, origin="user", import_path=str(path.parent / f"{w.name}-generated.yaml"),
+    sync_questions(store, generated, origin="user", import_path=str(path.parent / f"{w.name}-generated.yaml"),
                          now=t_created, source=f"generated {w.name}")
     ordered = [(r[0], r[1] is not None) for r in
                store.conn.execute("SELECT id, answer FROM cards ORDER BY position")]
@@ -298,7 +298,7 @@ def build(w: Workload, path: Path, *, jobs: int | None = None) -> dict[str, Any]
         "SELECT 'cards', count(*) FROM cards UNION ALL SELECT 'reviews', count(*) FROM review_logs "
         "UNION ALL SELECT 'new', count(*) FROM cards WHERE state = 0 "
         "UNION ALL SELECT 'review_state', count(*) FROM cards WHERE state = 2").fetchall())
-    due_now = store.count_due(NOW)
+    due_now = store.queue.count_due(NOW)
     store.close()
     manifest = {
         "workload": w.name, "note": w.note, "cards": counts["cards"], "reviews": counts["reviews"],
@@ -345,7 +345,7 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     t_end = NOW - BACKLOG
 
     def emit(card_id: str, before: Any, after: Any, grade: Any, at: datetime, day: Any, duration: int) -> None:
-        b.record_review(card_id, before, after, rating=grade, reviewed_at=at, study_day=day, duration_ms=duration)
+        b.queue.record_review(card_id, before, after, rating=grade, reviewed_at=at, study_day=day, duration_ms=duration)
 
     for card_id, index in todo:
         start = intro_time(index, introduced, t0, t_end, rng)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from llmcards.bank import load_bank
 from llmcards.store import Store
+from llmcards.sync import sync_questions
 
 DATA = Path(__file__).parent / "data"
 SMALL_BANK = DATA / "small.yaml"
@@ -38,7 +39,7 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Store]:
     s = Store.open(db_path)
-    s.sync_questions(load_bank(SMALL_BANK), origin="bank", import_path=None, now=NOW, source="small.yaml")
+    sync_questions(s, load_bank(SMALL_BANK), origin="bank", import_path=None, now=NOW, source="small.yaml")
     yield s
     s.close()
 

@@ -11,7 +11,8 @@ import pytest
 from llmcards.config import Settings
 from llmcards.models import Grade, Question, State
 from llmcards.session import Session, SessionOptions
-from llmcards.store import CardFilter, Store
+from llmcards.store import CardFilter, Store, StudiedOn
+from llmcards.sync import sync_questions
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
@@ -22,7 +23,7 @@ def _store(tmp_path: Path, n: int = 30, tags: dict[int, tuple[str, ...]] | None 
     store = Store.open(tmp_path / "s.db")
     questions = [Question(id=f"c{i:02d}", question=f"question {i}", answer=f"answer {i}",
                           tags=(tags or {}).get(i, ("t",))) for i in range(n)]
-    store.sync_questions(questions, origin="bank", import_path=None, now=T0, source="test")
+    sync_questions(store, questions, origin="bank", import_path=None, now=T0, source="test")
     return store
 
 
@@ -56,7 +57,7 @@ def test_review_limit_counts_reviews_already_done_today(tmp_path: Path) -> None:
     store = _store(tmp_path, 10)
     settings = Settings(new_per_day=10, learning_steps=())  # Good on a new card -> review state
     _drain(_start(store, T0, settings), T0)
-    assert all(c.schedule.state == State.REVIEW for c in store.list_cards(CardFilter(), now=T0))
+    assert all(c.schedule.state == State.REVIEW for c in store.cards.list(CardFilter(), now=T0))
     later = T0 + timedelta(days=30)
     limited = Settings(new_per_day=10, reviews_per_day=4, learning_steps=())
     first = _start(store, later, limited)
@@ -97,7 +98,7 @@ def test_again_brings_the_card_back_in_the_same_session(tmp_path: Path) -> None:
     assert back is not None and back.id == "c00" and back.schedule.due == T0 + timedelta(minutes=1)
     t1 = T0 + timedelta(minutes=1)
     session.answer(back, Grade.GOOD, t1)
-    stored = store.require_card("c00")
+    stored = store.cards.require("c00")
     assert stored.schedule.state == State.LEARNING and stored.schedule.due == t1 + timedelta(minutes=10)
     nxt = session.next_card(t1)
     assert nxt is not None and nxt.id == "c01"
@@ -120,14 +121,14 @@ def test_undo_restores_state_and_deletes_the_log(tmp_path: Path) -> None:
     session = _start(store, T0, Settings(new_per_day=3))
     card = session.next_card(T0)
     assert card is not None
-    before = store.require_card(card.id).schedule
+    before = store.cards.require(card.id).schedule
     session.answer(card, Grade.EASY, T0, 2000)
-    assert store.require_card(card.id).schedule.state == State.REVIEW
-    assert len(store.history(card.id)) == 1
+    assert store.cards.require(card.id).schedule.state == State.REVIEW
+    assert len(store.cards.history(card.id)) == 1
     undone = session.undo()
     assert undone is not None and undone.id == card.id
-    assert store.require_card(card.id).schedule == before
-    assert store.history(card.id) == []
+    assert store.cards.require(card.id).schedule == before
+    assert store.cards.history(card.id) == []
     assert session.next_card(T0).id == card.id  # type: ignore[union-attr]
     assert session.counts(T0).new == 3
     assert session.undo() is None
@@ -141,7 +142,7 @@ def test_undo_restores_state_and_deletes_the_log(tmp_path: Path) -> None:
 def test_cram_logs_grades_but_leaves_the_schedule(tmp_path: Path) -> None:
     store = _store(tmp_path, 3)
     _drain(_start(store, T0, Settings(new_per_day=3, learning_steps=())), T0)
-    before = {c.id: c.schedule for c in store.list_cards(CardFilter(), now=T0)}
+    before = {c.id: c.schedule for c in store.cards.list(CardFilter(), now=T0)}
     later = T0 + timedelta(hours=2)  # nothing is due
     assert _start(store, later, Settings()).counts(later).total == 0
     cram = _start(store, later, Settings(), cram=True)
@@ -151,11 +152,11 @@ def test_cram_logs_grades_but_leaves_the_schedule(tmp_path: Path) -> None:
     assert cram.counts(later).review == 3  # the failed card comes back at the end
     seen = _drain(cram, later)
     assert seen == ["c01", "c02", "c00"]
-    after = {c.id: c.schedule for c in store.list_cards(CardFilter(), now=T0)}
+    after = {c.id: c.schedule for c in store.cards.list(CardFilter(), now=T0)}
     assert after == before
-    logs = store.history("c00")
+    logs = store.cards.history("c00")
     assert [(log.rating, log.cram) for log in logs] == [(Grade.GOOD, False), (Grade.AGAIN, True), (Grade.GOOD, True)]
-    assert store.studied_on(cram.day) == (3, 0)  # cram does not use up limits
+    assert store.queue.studied_on(cram.day) == StudiedOn(new=3, reviews=0)  # cram does not use up limits
 
 
 def test_suspend_and_bury_leave_the_session(tmp_path: Path) -> None:
@@ -164,15 +165,15 @@ def test_suspend_and_bury_leave_the_session(tmp_path: Path) -> None:
     session.suspend(session.next_card(T0), T0)  # type: ignore[arg-type]
     session.bury(session.next_card(T0), T0)  # type: ignore[arg-type]
     assert [c.id for c in session.new] == ["c02"]
-    assert store.require_card("c00").suspended
-    assert store.require_card("c01").buried_until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # 04:00 EST
+    assert store.cards.require("c00").suspended
+    assert store.cards.require("c01").buried_until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # 04:00 EST
     next_day = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
     assert "c01" in [c.id for c in _start(store, next_day, Settings(new_per_day=3)).new]
 
 
 def test_unanswered_cards_are_skipped_unless_asked(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db")
-    store.sync_questions([Question(id="a", question="qa", answer=None), Question(id="b", question="qb", answer="x")],
+    sync_questions(store, [Question(id="a", question="qa", answer=None), Question(id="b", question="qb", answer="x")],
                          origin="bank", import_path=None, now=T0, source="t")
     assert [c.id for c in _start(store, T0).new] == ["b"]
     assert [c.id for c in _start(store, T0, include_unanswered=True).new] == ["a", "b"]

@@ -24,8 +24,10 @@ from llmcards.errors import UserError
 from llmcards.models import CardState, Grade, Question, State
 from llmcards.render_stats import heat_level, heat_ranges, hbar, stats_renderable
 from llmcards.scheduler import study_day
-from llmcards.stats import Stats, compute_stats, forgetting_curve, to_json
+from llmcards.scheduler import forgetting_curve
+from llmcards.stats import Stats, compute_stats, to_json
 from llmcards.store import Store
+from llmcards.sync import sync_questions
 
 UTC = ZoneInfo("UTC")
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday; study day 2026-03-02
@@ -47,9 +49,9 @@ def review_state(last: str, days: float, stability: float, *, state: State = Sta
 
 def grade(store: Store, card_id: str, when: str, rating: Grade, after: CardState, *,
           ms: int, cram: bool = False) -> None:
-    before = store.require_card(card_id).schedule
+    before = store.cards.require(card_id).schedule
     reviewed_at = at(when)
-    store.record_review(card_id, before, after, rating=rating, reviewed_at=reviewed_at,
+    store.queue.record_review(card_id, before, after, rating=rating, reviewed_at=reviewed_at,
                         study_day=study_day(reviewed_at, SETTINGS.day_starts_at, UTC), duration_ms=ms, cram=cram)
 
 
@@ -84,10 +86,10 @@ def history(store: Store) -> Store:
     (kv-cache has no answer), old-card retired.
     """
     s = store
-    s.add_card(Question(id="zh-long", question=LONG_ZH, answer="旋转矩阵", tags=("位置编码",)), now=NOW)
-    s.sync_questions([Question(id="old-card", question="旧卡片", tags=("peft",))], origin="user",
+    s.cards.add(Question(id="zh-long", question=LONG_ZH, answer="旋转矩阵", tags=("位置编码",)), now=NOW)
+    sync_questions(s, [Question(id="old-card", question="旧卡片", tags=("peft",))], origin="user",
                      import_path="old.yaml", now=NOW, source="old.yaml")
-    s.sync_questions([], origin="user", import_path="old.yaml", now=NOW, source="old.yaml")
+    sync_questions(s, [], origin="user", import_path="old.yaml", now=NOW, source="old.yaml")
 
     grade(s, "lora-principle", "2026-01-01 10:00", Grade.GOOD, review_state("2026-01-01 10:00", 30, 30), ms=10000)
     grade(s, "lora-principle", "2026-01-31 10:00", Grade.GOOD,
@@ -106,7 +108,7 @@ def history(store: Store) -> Store:
           review_state("2026-03-02 10:00", 10, 10, reps=2, lapses=8), ms=9000)
     grade(s, "lora-principle", "2026-03-02 11:00", Grade.EASY,
           review_state("2026-03-02 11:00", 200, 200, reps=3), ms=3000, cram=True)
-    s.set_suspended(["zh-long"], True, now=NOW)
+    s.cards.set_suspended(["zh-long"], True, now=NOW)
     return s
 
 
@@ -215,7 +217,7 @@ def test_true_retention_by_span_young_and_mature(history: Store) -> None:
 def test_retrievability_matches_fsrs(history: Store) -> None:
     m = stats_at(history).memory
     lora = fsrs_retrievability(60, "2026-01-31 10:00")  # 30 whole days after its last (non-cram) review
-    assert lora == pytest.approx((1 + forgetting_curve()[1] * 30 / 60) ** -forgetting_curve()[0])
+    assert lora == pytest.approx((1 + forgetting_curve(Settings().fsrs_parameters)[1] * 30 / 60) ** -forgetting_curve(Settings().fsrs_parameters)[0])
     # bn and attention were reviewed today (0 whole days: R = 1); zh-long is suspended
     assert m.cards == 3
     assert m.known == pytest.approx(lora + 1.0 + 1.0, rel=1e-12)

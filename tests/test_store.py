@@ -19,16 +19,16 @@ def test_datetimes_round_trip_as_aware_utc(store: Store) -> None:
     cet = timezone(timedelta(hours=1))
     reviewed = datetime(2026, 3, 2, 13, 30, 15, 123456, tzinfo=cet)  # 12:30:15 UTC
     due = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
-    before = store.require_card("bn-vs-ln").schedule
+    before = store.cards.require("bn-vs-ln").schedule
     after = CardState(state=State.REVIEW, step=None, stability=3.2, difficulty=5.1, due=due,
                       last_review=reviewed, reps=1)
-    store.record_review("bn-vs-ln", before, after, rating=Grade.GOOD, reviewed_at=reviewed,
+    store.queue.record_review("bn-vs-ln", before, after, rating=Grade.GOOD, reviewed_at=reviewed,
                         study_day=reviewed.date(), duration_ms=1200)
-    card = store.require_card("bn-vs-ln")
+    card = store.cards.require("bn-vs-ln")
     assert card.schedule.due == due and card.schedule.due.tzinfo is timezone.utc
     assert card.schedule.last_review == reviewed
     assert card.schedule.last_review.tzinfo is timezone.utc
-    (log,) = store.history("bn-vs-ln")
+    (log,) = store.cards.history("bn-vs-ln")
     assert log.reviewed_at == reviewed and log.reviewed_at.tzinfo is timezone.utc
     assert log.reviewed_at.hour == 12
 
@@ -43,7 +43,7 @@ def test_sqlalchemy_models_read_what_the_store_wrote(store: Store, db_path: Path
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from llmcards.schema import CardRow, engine_for
+    from llmcards.schema.tables import CardRow, engine_for
 
     engine = engine_for(str(db_path))
     with Session(engine) as session:
@@ -80,7 +80,7 @@ def test_db_location_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_open_creates_missing_directories(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "c.db"
     with Store.open(path) as store:
-        assert store.card_count() == 0
+        assert store.cards.count() == 0
     assert path.exists()
 
 
@@ -99,12 +99,12 @@ def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_failed_write_rolls_back(store: Store) -> None:
-    before = store.require_card("bn-vs-ln")
+    before = store.cards.require("bn-vs-ln")
     with pytest.raises(RuntimeError):
         with store.write() as c:
             c.execute("UPDATE cards SET question = 'half' WHERE id = 'bn-vs-ln'")
             raise RuntimeError("boom")
-    assert store.require_card("bn-vs-ln") == before
+    assert store.cards.require("bn-vs-ln") == before
 
 
 def test_older_store_is_migrated_on_open(store: Store, db_path: Path) -> None:
@@ -119,4 +119,4 @@ def test_older_store_is_migrated_on_open(store: Store, db_path: Path) -> None:
         columns = {r[1] for r in reopened.conn.execute("PRAGMA table_info(cards)")}
         assert "source_hash" in columns
         assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert reopened.card_count() == 5
+        assert reopened.cards.count() == 5

@@ -15,15 +15,16 @@ from llmcards.models import Grade, State
 from llmcards.scheduler import Scheduler
 from llmcards.store import Store
 from llmcards.sync import import_file
+from llmcards.sync import sync_questions
 from tests.conftest import NOW, SMALL_BANK, snapshot, write
 
 
 def _sync(store: Store, questions: list, when=NOW):  # type: ignore[no-untyped-def]
-    return store.sync_questions(questions, origin="bank", import_path=None, now=when, source="bank")
+    return sync_questions(store, questions, origin="bank", import_path=None, now=when, source="bank")
 
 
 def test_first_sync_adds_everything_in_order(store: Store) -> None:
-    cards = store.list_cards(__import__("llmcards.store", fromlist=["CardFilter"]).CardFilter(), now=NOW)
+    cards = store.cards.list(__import__("llmcards.store", fromlist=["CardFilter"]).CardFilter(), now=NOW)
     assert [c.id for c in cards] == ["lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal", "kv-cache"]
     assert all(c.schedule.state == State.NEW and c.origin == "bank" for c in cards)
 
@@ -37,9 +38,9 @@ def test_second_sync_changes_nothing(store: Store) -> None:
 
 def _grade(store: Store, card_id: str, grade: Grade):  # type: ignore[no-untyped-def]
     """Grade a card at NOW (fuzz off) and commit it; returns its new state."""
-    card = store.require_card(card_id)
-    after = Scheduler(Settings(), fuzz=False).review(card.schedule, grade, NOW)
-    store.record_review(card_id, card.schedule, after, rating=grade, reviewed_at=NOW,
+    card = store.cards.require(card_id)
+    after = Scheduler(Settings(), fuzz=False).review(card.schedule, grade, NOW, card_id=card_id)
+    store.queue.record_review(card_id, card.schedule, after, rating=grade, reviewed_at=NOW,
                         study_day=NOW.date(), duration_ms=4000)
     return after
 
@@ -50,11 +51,11 @@ def test_edit_updates_text_and_keeps_schedule_and_history(store: Store) -> None:
     questions[1] = replace(questions[1], question="BN 和 LN 有什么区别？", answer="改过的答案")
     report = _sync(store, questions, NOW + timedelta(hours=1))
     assert report.updated == ["bn-vs-ln"] and not report.added and not report.retired
-    edited = store.require_card("bn-vs-ln")
+    edited = store.cards.require("bn-vs-ln")
     assert edited.question == "BN 和 LN 有什么区别？"
     assert edited.answer == "改过的答案"
     assert edited.schedule == after
-    assert [h.rating for h in store.history("bn-vs-ln")] == [Grade.GOOD]
+    assert [h.rating for h in store.cards.history("bn-vs-ln")] == [Grade.GOOD]
     assert edited.created_at == NOW and edited.updated_at == NOW + timedelta(hours=1)
 
 
@@ -63,21 +64,21 @@ def test_missing_ids_are_retired_not_deleted_and_come_back(store: Store) -> None
     questions = [q for q in load_bank(SMALL_BANK) if q.id != "kv-cache"]
     report = _sync(store, questions)
     assert report.retired == ["kv-cache"]
-    retired = store.require_card("kv-cache")
+    retired = store.cards.require("kv-cache")
     assert retired.retired and retired.schedule == after
-    assert len(store.history("kv-cache")) == 1
+    assert len(store.cards.history("kv-cache")) == 1
     assert _sync(store, questions).retired == []  # already retired: nothing to do
     back = _sync(store, load_bank(SMALL_BANK))
     assert back.updated == ["kv-cache"]
-    assert not store.require_card("kv-cache").retired
+    assert not store.cards.require("kv-cache").retired
 
 
 def test_user_file_cannot_take_over_a_bank_id(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: bn-vs-ln\n    question: mine\n")
-    before = store.require_card("bn-vs-ln")
+    before = store.cards.require("bn-vs-ln")
     with pytest.raises(UserError, match=r"mine\.yaml:3: id 'bn-vs-ln' already belongs to the bundled bank"):
         import_file(store, path, now=NOW)
-    assert store.require_card("bn-vs-ln") == before
+    assert store.cards.require("bn-vs-ln") == before
 
 
 def test_user_file_sync_retires_only_its_own_cards(store: Store, tmp_path: Path) -> None:
@@ -86,7 +87,7 @@ def test_user_file_sync_retires_only_its_own_cards(store: Store, tmp_path: Path)
     write(path, "version: 1\ncards:\n  - id: a1\n    question: q1\n")
     report = import_file(store, path, now=NOW)
     assert report.retired == ["a2"]
-    assert not store.require_card("bn-vs-ln").retired
+    assert not store.cards.require("bn-vs-ln").retired
 
 
 BAD_FILES = {
@@ -121,7 +122,7 @@ def test_bad_card_in_the_middle_imports_nothing(store: Store, tmp_path: Path) ->
     path = write(tmp_path / "half.yaml", "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
     with pytest.raises(UserError):
         import_file(store, path, now=NOW)
-    assert store.get_card("ok1") is None
+    assert store.cards.get("ok1") is None
 
 
 def test_bundled_bank_resyncs_only_when_its_bytes_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +137,7 @@ def test_bundled_bank_resyncs_only_when_its_bytes_change(tmp_path: Path, monkeyp
         write(bank, bank.read_text(encoding="utf-8").replace("BN和LN的区别", "BN 与 LN 的区别"))
         again = sync_bundled_if_changed(store, now=NOW)
         assert again is not None and again.updated == ["bn-vs-ln"]
-        assert store.require_card("bn-vs-ln").question == "BN 与 LN 的区别"
+        assert store.cards.require("bn-vs-ln").question == "BN 与 LN 的区别"
 
 
 def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path: Path,
@@ -156,15 +157,15 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
 
     # After an edit in the store, the file is synced again (not skipped), and the edit survives,
     # because the file did not change that card ...
-    store.update_card(replace(load_bank(path)[0], question="edited in the store"), now=NOW + timedelta(minutes=1))
+    store.cards.update(replace(load_bank(path)[0], question="edited in the store"), now=NOW + timedelta(minutes=1))
     again = import_file(store, path, now=NOW)
     assert again.unchanged == ["a1", "a2"] and not again.changed
-    assert store.require_card("a1").question == "edited in the store"
+    assert store.cards.require("a1").question == "edited in the store"
     # ... while a change to the card in the file wins.
     write(path, "version: 1\ncards:\n  - id: a1\n    question: q1 changed\n")
     report = import_file(store, path, now=NOW)
     assert (report.updated, report.retired) == (["a1"], ["a2"])
-    assert store.require_card("a1").question == "q1 changed"
+    assert store.cards.require("a1").question == "q1 changed"
 
 
 def test_edits_to_bank_cards_survive_a_new_bundled_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,15 +176,15 @@ def test_edits_to_bank_cards_survive_a_new_bundled_bank(tmp_path: Path, monkeypa
     with Store.open(tmp_path / "s.db") as store:
         sync_bundled_if_changed(store, now=NOW)
         mine = replace(load_bank(bank)[0], answer="my own, better answer")
-        store.update_card(mine, now=NOW + timedelta(minutes=1))
+        store.cards.update(mine, now=NOW + timedelta(minutes=1))
         # A new bank that changes another card: the edit stays.
         write(bank, bank.read_text(encoding="utf-8").replace("BN和LN的区别", "BN 与 LN 的区别"))
         report = sync_bundled_if_changed(store, now=NOW + timedelta(days=1))
         assert report is not None and report.updated == ["bn-vs-ln"]
-        assert store.require_card("lora-principle").answer == "my own, better answer"
+        assert store.cards.require("lora-principle").answer == "my own, better answer"
         # A new bank that changes the edited card itself: the bank's new text wins.
         write(bank, bank.read_text(encoding="utf-8").replace("LoRA 的原理是什么?", "LoRA 的原理？"))
         report = sync_bundled_if_changed(store, now=NOW + timedelta(days=2))
         assert report is not None and report.updated == ["lora-principle"]
-        lora = store.require_card("lora-principle")
+        lora = store.cards.require("lora-principle")
         assert lora.question == "LoRA 的原理？" and "低秩分解" in (lora.answer or "")

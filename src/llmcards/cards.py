@@ -11,10 +11,11 @@ import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from llmcards.bank import dump_card, parse_card
-from llmcards.errors import UserError
+from llmcards.bank import ID_RE, dump_card, parse_card
+from llmcards.errors import DuplicateQuestionError, UserError
 from llmcards.models import Question
 
 if TYPE_CHECKING:
@@ -112,10 +113,40 @@ def new_card_in_editor() -> Question | None:
         raise UserError(f"{exc.message} (your text is saved in {_keep(text)})") from None
 
 
-def edit_card(store: "Store", card_id: str, *, now: datetime, question: str | None = None,
-              answer: str | None = None, tags: list[str] | None = None) -> Question | None:
+def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags as given, stripped, without blanks or repeats, in order."""
+    return tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+
+
+def add_card(store: Store, *, question: str, answer: str | None, tags: Sequence[str], now: datetime,
+             card_id: str | None = None) -> Question:
+    """Add a card of the person's own; returns it with its id (made from the question unless given).
+
+    Refuses an empty question, an exact duplicate of another card's question, and a taken
+    or malformed id.
+    """
+    question = question.strip()
+    if not question:
+        raise UserError("the question is empty")
+    duplicate = store.cards.find_question(question)
+    if duplicate is not None:
+        raise DuplicateQuestionError(duplicate)
+    if card_id is not None:
+        if not ID_RE.match(card_id):
+            raise UserError(f"id {card_id!r} must be a lowercase slug of letters, digits, '-', '_' or '.'")
+        if store.cards.get(card_id) is not None:
+            raise UserError(f"id {card_id!r} is taken; choose another")
+    new_id = card_id or make_id(question, lambda i: store.cards.get(i) is not None)
+    text = answer.strip("\n") if answer and answer.strip() else None
+    card = Question(id=new_id, question=question, answer=text, tags=clean_tags(tags))
+    store.cards.add(card, now=now)
+    return card
+
+
+def edit_card(store: Store, card_id: str, *, now: datetime, question: str | None = None,
+              answer: str | None = None, tags: Sequence[str] | None = None) -> Question | None:
     """Apply an edit from options or $EDITOR; returns the new Question, or None if unchanged."""
-    card = store.require_card(card_id)
+    card = store.cards.require(card_id)
     current = Question(id=card.id, question=card.question, answer=card.answer, tags=card.tags, sources=card.sources)
     if question is None and answer is None and tags is None:
         edited = edit_in_editor(current)
@@ -128,11 +159,11 @@ def edit_card(store: "Store", card_id: str, *, now: datetime, question: str | No
             current,
             question=question.strip() if question is not None else current.question,
             answer=(answer.strip("\n") or None) if answer is not None else current.answer,
-            tags=tuple(dict.fromkeys(t.strip() for t in tags if t.strip())) if tags is not None else current.tags,
+            tags=clean_tags(tags) if tags is not None else current.tags,
         )
     if edited.question != current.question:
-        duplicate = store.find_question(edited.question)
+        duplicate = store.cards.find_question(edited.question)
         if duplicate is not None and duplicate != card_id:
-            raise UserError(f"that question is already card {duplicate!r}")
-    changed = store.update_card(edited, now=now)
+            raise DuplicateQuestionError(duplicate)
+    changed = store.cards.update(edited, now=now)
     return edited if changed else None

@@ -16,3 +16,21 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UnknownCardError(UserError):
+    """No card has this id; ``suggestions`` are close ids, for the message and the CLI's hint."""
+
+    def __init__(self, card_id: str, suggestions: list[str]) -> None:
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"no card with id {card_id!r}{hint}")
+        self.card_id = card_id
+        self.suggestions = suggestions
+
+
+class DuplicateQuestionError(UserError):
+    """Another card already asks exactly this question."""
+
+    def __init__(self, card_id: str) -> None:
+        super().__init__(f"this question is already card {card_id!r}")
+        self.card_id = card_id

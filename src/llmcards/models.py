@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
+
+BANK_ORIGIN = "bank"  # a card from the bundled bank (or $LLMCARDS_BANK)
+USER_ORIGIN = "user"  # a card from a person's own file, or made with ``llmcards add``
+MATURE_DAYS = 21  # a review card is mature from an interval of 21 days (as in Anki)
 
 
 class State(IntEnum):
@@ -113,6 +118,16 @@ class ReviewRecord:
     due: datetime | None
     prev_state: State
     cram: bool = False
+
+
+class ExistingCard(NamedTuple):
+    """What a bank sync needs to know about a card already in the store."""
+
+    content_hash: str  # its text now
+    source_hash: str | None  # its text as last read from its file (None: not known)
+    retired: bool
+    origin: str
+    import_path: str | None
 
 
 @dataclass

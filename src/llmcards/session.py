@@ -118,22 +118,22 @@ class Session:
         flt = QueueFilter(tags=options.tags, include_unanswered=options.include_unanswered)
         session.flt = flt
         if options.cram:
-            session.cram = store.cram_cards(now, flt, options.limit or CRAM_LIMIT)
+            session.cram = store.queue.cram_cards(now, flt, options.limit or CRAM_LIMIT)
             return session
-        new_done, reviews_done = store.studied_on(day)
-        review_room = max(0, settings.reviews_per_day - reviews_done)
-        new_room = 0 if options.no_new else max(0, settings.new_per_day - new_done)
+        studied = store.queue.studied_on(day)
+        review_room = max(0, settings.reviews_per_day - studied.reviews)
+        new_room = 0 if options.no_new else max(0, settings.new_per_day - studied.new)
         if options.limit is not None:
             review_room = min(review_room, options.limit)
-        learning = store.due_cards(now, flt, learning=True, limit=options.limit)
-        reviews = store.due_cards(now, flt, learning=False, limit=review_room) if review_room else []
+        learning = store.queue.due_cards(now, flt, learning=True, limit=options.limit)
+        reviews = store.queue.due_cards(now, flt, learning=False, limit=review_room) if review_room else []
         if options.limit is not None:
             room = options.limit - len(learning)
             reviews = reviews[: max(0, room)]
             new_room = min(new_room, max(0, room - len(reviews)))
         session.learning = learning
         session.reviews = reviews
-        session.new = store.new_cards(now, flt, new_room)
+        session.new = store.queue.new_cards(now, flt, new_room)
         return session
 
     # ------------------------------------------------------------------ the queue
@@ -195,11 +195,11 @@ class Session:
         In cram mode the grade is logged (marked as cram) and the schedule is left alone;
         a card failed in cram comes back at the end of the sitting.
         """
-        fresh = self.store.get_card(card.id) or card  # another window may have graded or edited it
+        fresh = self.store.cards.get(card.id) or card  # another window may have graded or edited it
         before = fresh.schedule
-        after = self.scheduler.review(before, grade, now)
+        after = self.scheduler.review(before, grade, now, card_id=card.id)
         duration = None if duration_ms is None else max(0, min(int(duration_ms), MAX_DURATION_MS))
-        log_id = self.store.record_review(
+        log_id = self.store.queue.record_review(
             card.id, before, after, rating=grade, reviewed_at=now,
             study_day=study_day(now, self.settings.day_starts_at, self.tz),
             duration_ms=duration, cram=self.options.cram,
@@ -221,7 +221,7 @@ class Session:
         if not self.answers:
             return None
         last = self.answers.pop()
-        self.store.undo_review(last.log_id, last.card.id, last.card.schedule, cram=self.options.cram)
+        self.store.queue.undo_review(last.log_id, last.card.id, last.card.schedule, cram=self.options.cram)
         # Drop the copy that the grade put back into a queue.
         for name in ("learning", "cram"):
             queue: list[Card] = getattr(self, name)
@@ -241,12 +241,12 @@ class Session:
         {"new": self.new, "learning": self.learning, "review": self.reviews}[_kind(card)].insert(0, card)
 
     def suspend(self, card: Card, now: datetime) -> None:
-        self.store.set_suspended([card.id], True, now=now)
+        self.store.cards.set_suspended([card.id], True, now=now)
         self._drop(card)
 
     def bury(self, card: Card, now: datetime) -> None:
         """Hide the card until the next study day begins."""
-        self.store.bury(card.id, self.day_end)
+        self.store.cards.bury(card.id, self.day_end)
         self._drop(card)
 
     def _drop(self, card: Card) -> None:
@@ -257,7 +257,7 @@ class Session:
 
     def reload(self, card: Card) -> Card:
         """The card re-read from the store (after an edit), kept in its place in the queue."""
-        fresh = self.store.get_card(card.id)
+        fresh = self.store.cards.get(card.id)
         if fresh is None:
             self._drop(card)
             return card
@@ -278,11 +278,11 @@ class Session:
             reviewed=len(self.answers),
             grades={g: grades.get(g, 0) for g in Grade},
             time_ms=sum(a.duration_ms for a in self.answers),
-            due_tomorrow=self.store.count_due(tomorrow_end),
-            next_due=self.store.next_due(now),
+            due_tomorrow=self.store.queue.count_due(tomorrow_end),
+            next_due=self.store.queue.next_due(now),
             learning_later=len(self.learning),
             cram=self.options.cram,
-            new_available=self.store.count_new_available(self.flt or QueueFilter(), now),
+            new_available=self.store.queue.count_new_available(self.flt or QueueFilter(), now),
         )
 
 

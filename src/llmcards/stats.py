@@ -1,6 +1,6 @@
 """Progress at a glance: a :class:`Stats` value computed from SQL aggregates over the store.
 
-Every figure comes from one of the ``Store.stats_*`` aggregate queries, all read in one
+Every figure comes from one of the ``store.stats`` aggregate queries, all read in one
 snapshot; nothing here loads the review log into Python, and nothing here prints. Days
 are study days: they roll over at ``day_starts_at`` local time, as in review, and the
 review log stores each grade's study day when it is given.
@@ -8,21 +8,21 @@ review log stores each grade's study day when it is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from llmcards.config import Settings
 from llmcards.errors import UserError
 from llmcards.models import State
-from llmcards.scheduler import day_start, study_day
+from llmcards.scheduler import day_start, forgetting_curve, study_day
 
 if TYPE_CHECKING:
     from llmcards.store import Store
 
 LEECH_LAPSES = 8  # a card with this many lapses or more is a leech (Anki's default threshold)
 HARDEST = 10  # how many of the hardest cards to list
-MATURE_DAYS = 21  # a review card is mature from an interval of 21 days
 HEATMAP_WEEKS = 53  # the calendar covers the current week and the 52 before it
 RETENTION_SPANS: tuple[tuple[str, int], ...] = (("day", 1), ("week", 7), ("month", 30), ("year", 365))
 
@@ -205,17 +205,6 @@ class Stats:
         return self.streak.longest > 0
 
 
-def forgetting_curve() -> tuple[float, float]:
-    """(decay, factor) of FSRS's forgetting curve R(t) = (1 + factor * t / S) ** -decay.
-
-    They come from fsrs's default parameters, which is what the scheduler uses.
-    """
-    import fsrs
-
-    decay = float(fsrs.Scheduler().parameters[20])
-    return decay, 0.9 ** (1 / -decay) - 1
-
-
 def compute_stats(
     store: "Store",
     now: datetime,
@@ -234,65 +223,169 @@ def compute_stats(
         raise UserError(f"--days must be at least 1, not {days}")
     now = now.astimezone(timezone.utc)
     if tag is not None:
-        tags = store.all_tags()
+        tags = store.cards.all_tags()
         if tag not in tags:
             raise UserError(f"no card has the tag {tag!r}; tags: {', '.join(tags) or '(none)'}")
     hour = settings.day_starts_at
     today = study_day(now, hour, tz)
-    decay, factor = forgetting_curve()
+    decay, factor = forgetting_curve(settings.fsrs_parameters)  # the scheduler's own curve
     first_monday = today - timedelta(days=today.weekday(), weeks=HEATMAP_WEEKS - 1)
     due_days = [today + timedelta(days=i) for i in range(days)]
     starts = [day_start(d, hour, tz) for d in due_days[1:]] + [day_start(due_days[-1] + timedelta(days=1), hour, tz)]
     ranges = [(now + timedelta(microseconds=1), starts[0])] + list(zip(starts, starts[1:]))
 
+    q = store.stats
     with store.read():
-        reviews, cards, new, again, time_ms, ret_reviews, ret_passed = store.stats_day(today, tag=tag)
-        current, longest = store.stats_streaks(today, tag=tag)
-        counts = CardCounts(*store.stats_card_counts(tag=tag))
-        due = store.stats_due_between(ranges, tag=tag)
-        overdue = store.stats_overdue(now, tag=tag)
-        per_day = store.stats_reviews_per_day(first_monday, today, tag=tag)
-        spans = store.stats_retention(today, [n for _, n in RETENTION_SPANS], tag=tag)
-        memory_cards, known = store.stats_retrievability(now, decay, factor, tag=tag)
-        tag_rows = store.stats_tags(now, decay, factor, tag=tag)
-        hardest = store.stats_hardest(HARDEST, tag=tag)
+        day = q.day(today, tag=tag)
+        streak = q.streaks(today, tag=tag)
+        counts = q.card_counts(tag=tag)
+        due = q.due_between(ranges, tag=tag)
+        overdue = q.overdue(now, tag=tag)
+        per_day = q.reviews_per_day(first_monday, today, tag=tag)
+        spans = q.retention(today, [n for _, n in RETENTION_SPANS], tag=tag)
+        memory = q.retrievability(now, decay, factor, tag=tag)
+        tag_rows = q.tags(now, decay, factor, tag=tag)
+        hardest = q.hardest(HARDEST, tag=tag)
 
     return Stats(
         now=now,
         day=today,
         day_starts_at=hour,
         tag=tag,
-        today=Today(today, reviews, cards, new, again, time_ms, Retention(ret_reviews, ret_passed)),
-        streak=Streak(current, longest),
-        cards=counts,
+        today=Today(today, day.reviews, day.cards, day.new, day.again, day.time_ms,
+                    Retention(day.retention_reviews, day.retention_passed)),
+        streak=Streak(streak.current, streak.longest),
+        cards=CardCounts(counts.new, counts.learning, counts.young, counts.mature, counts.suspended, counts.retired,
+                         counts.unanswered),
         future=FutureDue(tuple(DueDay(d, n) for d, n in zip(due_days, due)), overdue),
         heatmap=Heatmap(first_monday, today, per_day),
         retention=tuple(
-            RetentionSpan(name, n, Retention(yr, yp), Retention(mr, mp))
-            for (name, n), (yr, yp, mr, mp) in zip(RETENTION_SPANS, spans)
+            RetentionSpan(name, n, Retention(r.young_reviews, r.young_passed), Retention(r.mature_reviews, r.mature_passed))
+            for (name, n), r in zip(RETENTION_SPANS, spans)
         ),
-        memory=Memory(memory_cards, known),
+        memory=Memory(memory.cards, memory.known),
         tags=tuple(_weakest_first(
-            TagRow(name, n, studied, mature, due_now, total_r / with_r if with_r else None)
-            for name, n, studied, mature, due_now, with_r, total_r in tag_rows
+            TagRow(t.tag, t.cards, t.studied, t.mature, t.due, t.known / t.with_memory if t.with_memory else None)
+            for t in tag_rows
         )),
         hardest=tuple(
-            HardCard(card_id, question, lapses, reps, "suspended" if suspended else State(state).label)
-            for card_id, question, lapses, reps, suspended, state in hardest
+            HardCard(h.id, h.question, h.lapses, h.reps, "suspended" if h.suspended else State(h.state).label)
+            for h in hardest
         ),
     )
 
 
-def _weakest_first(rows: Any) -> list[TagRow]:
+def _weakest_first(rows: Iterable[TagRow]) -> list[TagRow]:
     """Lowest average retrievability first; tags with nothing studied yet come last, by name."""
     return sorted(rows, key=lambda r: (r.retrievability is None, r.retrievability or 0.0, r.tag))
 
 
-def _retention_json(r: Retention) -> dict[str, Any]:
+class RetentionJson(TypedDict):
+    reviews: int
+    passed: int
+    rate: float | None
+
+
+class TodayJson(TypedDict):
+    reviews: int
+    cards: int
+    new: int
+    again: int
+    time_ms: int
+    retention: RetentionJson
+
+
+class StreakJson(TypedDict):
+    current: int
+    longest: int
+
+
+class CardCountsJson(TypedDict):
+    total: int
+    new: int
+    learning: int
+    young: int
+    mature: int
+    suspended: int
+    retired: int
+    unanswered: int
+
+
+class DueDayJson(TypedDict):
+    day: str
+    cards: int
+
+
+class FutureDueJson(TypedDict):
+    days: list[DueDayJson]
+    total: int
+    daily_average: float
+    overdue: int
+
+
+class HeatmapJson(TypedDict):
+    start: str
+    end: str
+    reviews: dict[str, int]
+    total: int
+    active_days: int
+    busiest: int
+
+
+class RetentionSpanJson(TypedDict):
+    days: int
+    young: RetentionJson
+    mature: RetentionJson
+    all: RetentionJson
+
+
+class MemoryJson(TypedDict):
+    cards: int
+    average: float | None
+    known: float
+
+
+class TagJson(TypedDict):
+    tag: str
+    cards: int
+    studied: int
+    mature: int
+    due: int
+    retrievability: float | None
+
+
+class HardCardJson(TypedDict):
+    id: str
+    question: str
+    lapses: int
+    reps: int
+    status: str
+    leech: bool
+
+
+class StatsJson(TypedDict):
+    """``llmcards stats --json``; the README documents every key."""
+
+    now: str
+    study_day: str
+    day_starts_at: int
+    tag: str | None
+    today: TodayJson
+    streak: StreakJson
+    cards: CardCountsJson
+    future_due: FutureDueJson
+    heatmap: HeatmapJson
+    retention: dict[str, RetentionSpanJson]
+    retrievability: MemoryJson
+    tags: list[TagJson]
+    hardest: list[HardCardJson]
+
+
+def _retention_json(r: Retention) -> RetentionJson:
     return {"reviews": r.reviews, "passed": r.passed, "rate": r.rate}
 
 
-def to_json(stats: Stats) -> dict[str, Any]:
+def to_json(stats: Stats) -> StatsJson:
     """Every figure as JSON-ready data; the keys are documented in the README."""
     s = stats
     return {

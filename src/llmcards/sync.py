@@ -5,31 +5,22 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from llmcards.errors import UserError
-from llmcards.models import Question, SyncReport
+from llmcards.models import BANK_ORIGIN, USER_ORIGIN, ExistingCard, Question, SyncReport
 
 if TYPE_CHECKING:
     from llmcards.store import Store
 
 BANK_HASH_KEY = "bundled_bank_sha256"
 
-class ExistingCard(NamedTuple):
-    """What a sync needs to know about a card already in the store."""
-
-    content_hash: str  # its text now
-    source_hash: str | None  # its text as last read from its file (None: not known)
-    retired: bool
-    origin: str
-    import_path: str | None
-
-
-Existing = dict[str, ExistingCard]
+Existing = Mapping[str, ExistingCard]
 
 
 def _scope(origin: str, import_path: str | None) -> str:
-    return "the bundled bank" if origin == "bank" and import_path is None else (
+    return "the bundled bank" if origin == BANK_ORIGIN and import_path is None else (
         "cards added with `llmcards add`" if import_path is None else str(import_path)
     )
 
@@ -37,7 +28,7 @@ def _scope(origin: str, import_path: str | None) -> str:
 def diff(
     existing: Existing,
     questions: Sequence[Question],
-    hashes: dict[str, str],
+    hashes: Mapping[str, str],
     *,
     origin: str,
     import_path: str | None,
@@ -75,11 +66,38 @@ def diff(
     return report
 
 
+def sync_questions(
+    store: Store,
+    questions: Sequence[Question],
+    *,
+    origin: str,
+    import_path: str | None,
+    now: datetime,
+    source: str,
+    meta: Mapping[str, str] | None = None,
+    file_sha: str | None = None,
+) -> SyncReport:
+    """Sync ``questions`` by id into the cards of one origin, in one transaction.
+
+    New ids are added, changed text is updated (the schedule is kept), ids missing from
+    ``questions`` are retired (history kept), and ``meta`` is written in the same
+    transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
+    the sync is stamped so that an unchanged re-import can be skipped.
+    """
+    hashes = {q.id: q.content_hash() for q in questions}
+    with store.write():
+        existing = store.bank.existing(origin, import_path, [q.id for q in questions])
+        report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
+        store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
+                         file_sha=file_sha)
+    return report
+
+
 def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def import_file(store: "Store", path: Path | None, *, now: datetime) -> SyncReport:
+def import_file(store: Store, path: Path | None, *, now: datetime) -> SyncReport:
     """Import a bank file (the bundled bank when ``path`` is None) in one transaction.
 
     A re-import of an unchanged file whose cards nobody changed since is recognised by the
@@ -89,18 +107,18 @@ def import_file(store: "Store", path: Path | None, *, now: datetime) -> SyncRepo
 
     bundled = bundled_bank_path()
     if path is None or _same_file(path, bundled):
-        origin, import_path, source = "bank", None, bundled
+        origin, import_path, source = BANK_ORIGIN, None, bundled
     else:
-        origin, import_path, source = "user", str(path.resolve()), path
+        origin, import_path, source = USER_ORIGIN, str(path.resolve()), path
     data = read_bytes(source)
     sha = file_hash(data)
-    current = store.synced_ids(origin, import_path, sha)
+    current = store.bank.synced_ids(origin, import_path, sha)
     if current is not None:
         return SyncReport(source=str(source), unchanged=current)
     questions = parse_bank(data, str(source))
-    meta = {BANK_HASH_KEY: sha} if origin == "bank" else None
-    return store.sync_questions(
-        questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha
+    meta = {BANK_HASH_KEY: sha} if origin == BANK_ORIGIN else None
+    return sync_questions(
+        store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha
     )
 
 
@@ -111,7 +129,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def sync_bundled_if_changed(store: "Store", *, now: datetime) -> SyncReport | None:
+def sync_bundled_if_changed(store: Store, *, now: datetime) -> SyncReport | None:
     """Sync the bundled bank when its bytes changed since the last sync (or never synced).
 
     Only the file's hash is computed on the fast path; the YAML is parsed only on change.

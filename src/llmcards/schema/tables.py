@@ -1,4 +1,4 @@
-"""The store's schema, as SQLAlchemy 2 typed models.
+"""The store's tables, as SQLAlchemy 2 typed models.
 
 These models are the single definition of the tables and indexes: ``ensure_schema`` builds
 a new store from them. Day-to-day queries go through :mod:`llmcards.store`, which speaks
@@ -29,7 +29,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2  # 2: covering indexes for stats, cards.source_hash
+from llmcards.schema import SCHEMA_VERSION
+
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,7 +65,7 @@ class CardRow(Base):
     answer: Mapped[Optional[str]] = mapped_column(Text)
     tags: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list, in order
     sources: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
-    origin: Mapped[str] = mapped_column(String, nullable=False)  # 'bank' or 'user'
+    origin: Mapped[str] = mapped_column(String, nullable=False)  # models.Origin: 'bank' or 'user'
     import_path: Mapped[Optional[str]] = mapped_column(Text)  # the user file it was imported from
     content_hash: Mapped[str] = mapped_column(String, nullable=False)  # of the text now
     source_hash: Mapped[Optional[str]] = mapped_column(String)  # of the text last read from its bank file

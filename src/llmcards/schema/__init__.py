@@ -1,0 +1,8 @@
+"""The store's schema: its version here, the tables in :mod:`llmcards.schema.tables`.
+
+The version is kept apart from the SQLAlchemy models so that opening a store (which
+compares it with ``PRAGMA user_version``) never imports SQLAlchemy; the models are
+loaded only when a store is created or migrated.
+"""
+
+SCHEMA_VERSION = 2  # 1: first release; 2: covering indexes for stats, cards.source_hash

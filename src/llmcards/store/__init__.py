@@ -1,0 +1,53 @@
+"""The review store: the only code that runs queries, split by its callers.
+
+- :mod:`~llmcards.store.connection`: opening, transactions, migrations, meta and settings;
+- :mod:`~llmcards.store.cards`: card reads and writes (``store.cards``);
+- :mod:`~llmcards.store.queue`: the review queue (``store.queue``);
+- :mod:`~llmcards.store.banksync`: applying a bank sync (``store.bank``);
+- :mod:`~llmcards.store.stats`: the stats aggregates (``store.stats``);
+- :mod:`~llmcards.store.history`: the review log card by card, and replayed schedules (``store.history``).
+
+The store imports only :mod:`llmcards.models`, :mod:`llmcards.config`,
+:mod:`llmcards.errors` and :mod:`llmcards.schema`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from llmcards.store.banksync import BankSync
+from llmcards.store.cards import CardFilter, Cards
+from llmcards.store.connection import Connection, from_db, to_db
+from llmcards.store.history import History
+from llmcards.store.queue import Queue, QueueFilter, StudiedOn
+from llmcards.store.stats import StatsQueries
+
+__all__ = ["CardFilter", "QueueFilter", "Store", "StudiedOn", "from_db", "to_db"]
+
+
+class Store(Connection):
+    """A SQLite review store. Open with :meth:`Store.open`; close when done.
+
+    Its parts share one connection, so a ``with store.write():`` block spans them all.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, created: bool) -> None:
+        super().__init__(conn, path, created)
+        self.cards = Cards(self)
+        self.queue = Queue(self)
+        self.bank = BankSync(self)
+        self.stats = StatsQueries(self)
+        self.history = History(self)
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating directories and schema as needed) the store at ``path``."""
+        conn, created = cls.connect(path)
+        return cls(conn, path, created)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,230 @@
+"""Card reads and writes: what ``list``, ``show``, ``add``, ``edit``, ``suspend`` and ``delete`` use."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llmcards.errors import UnknownCardError
+from llmcards.models import USER_ORIGIN, Card, CardState, Grade, Question, ReviewRecord, State
+from llmcards.store.connection import Connection, from_db, from_db_required, to_db
+
+CARD_COLUMNS = (
+    "id, position, question, answer, tags, sources, origin, suspended, retired, buried_until, "
+    "state, step, stability, difficulty, due, last_review, reps, lapses, created_at, updated_at"
+)
+
+
+def card_from_row(row: Sequence[Any]) -> Card:
+    """A :class:`Card` from a row of :data:`CARD_COLUMNS`."""
+    return Card(
+        id=row[0],
+        position=row[1],
+        question=row[2],
+        answer=row[3],
+        tags=tuple(json.loads(row[4])),
+        sources=tuple(json.loads(row[5])),
+        origin=row[6],
+        suspended=bool(row[7]),
+        retired=bool(row[8]),
+        buried_until=from_db(row[9]),
+        schedule=CardState(
+            state=State(row[10]),
+            step=row[11],
+            stability=row[12],
+            difficulty=row[13],
+            due=from_db(row[14]),
+            last_review=from_db(row[15]),
+            reps=row[16],
+            lapses=row[17],
+        ),
+        created_at=from_db_required(row[18]),
+        updated_at=from_db_required(row[19]),
+    )
+
+
+def json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
+    """New text for an existing card; its schedule and history are untouched.
+
+    ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
+    the card's ``source_hash``; an edit in the store leaves that alone.
+    """
+    digest = q.content_hash()
+    c.execute(
+        "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
+        "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
+        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, digest, ts, q.id),
+    )
+    c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
+    c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
+
+
+@dataclass(frozen=True)
+class CardFilter:
+    """What ``llmcards list`` asks for. All conditions combine with AND."""
+
+    tags: tuple[str, ...] = ()
+    search: str | None = None
+    due: bool = False
+    new: bool = False
+    suspended: bool = False
+    unanswered: bool = False
+    retired: bool = False
+    limit: int | None = None
+
+
+class Cards:
+    """The cards of one store."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def count(self) -> int:
+        return int(self.db.conn.execute("SELECT count(*) FROM cards").fetchone()[0])
+
+    def get(self, card_id: str) -> Card | None:
+        row = self.db.conn.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE id = ?", (card_id,)).fetchone()
+        return None if row is None else card_from_row(row)
+
+    def require(self, card_id: str) -> Card:
+        """The card, or an :class:`UnknownCardError` suggesting close ids."""
+        card = self.get(card_id)
+        if card is None:
+            raise self._unknown(card_id)
+        return card
+
+    def require_ids(self, ids: Sequence[str]) -> list[str]:
+        """Check that every id exists (one error naming the first unknown one); duplicates dropped."""
+        found: set[str] = set()
+        for chunk_start in range(0, len(ids), 500):
+            chunk = list(ids[chunk_start:chunk_start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.conn.execute(f"SELECT id FROM cards WHERE id IN ({marks})", chunk))
+        for card_id in ids:
+            if card_id not in found:
+                raise self._unknown(card_id)
+        return list(dict.fromkeys(ids))
+
+    def _unknown(self, card_id: str) -> UnknownCardError:
+        import difflib
+
+        ids = [r[0] for r in self.db.conn.execute("SELECT id FROM cards")]
+        close = difflib.get_close_matches(card_id, ids, n=3, cutoff=0.6)
+        if not close:
+            close = [i for i in ids if card_id in i][:3]
+        return UnknownCardError(card_id, close)
+
+    def find_question(self, text: str) -> str | None:
+        """The id of a card whose question is exactly ``text`` (ignoring outer space)."""
+        row = self.db.conn.execute(
+            "SELECT id FROM cards WHERE trim(question) = ? LIMIT 1", (text.strip(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def add(self, q: Question, *, now: datetime) -> None:
+        """Insert a card of the person's own as new, in one transaction."""
+        ts = to_db(now)
+        with self.db.write() as c:
+            position = c.execute("SELECT coalesce(max(position), 0) + 1 FROM cards").fetchone()[0]
+            c.execute(
+                "INSERT INTO cards(id, position, question, answer, tags, sources, origin, content_hash, "
+                "created_at, updated_at, suspended, retired, state, reps, lapses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)",
+                (q.id, position, q.question, q.answer, json_list(q.tags), json_list(q.sources), USER_ORIGIN,
+                 q.content_hash(), ts, ts),
+            )
+            c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
+
+    def update(self, q: Question, *, now: datetime) -> bool:
+        """Replace a card's text; returns False when nothing changed. The schedule is kept."""
+        with self.db.write() as c:
+            row = c.execute("SELECT content_hash FROM cards WHERE id = ?", (q.id,)).fetchone()
+            if row is None:
+                raise self._unknown(q.id)
+            if row[0] == q.content_hash():
+                return False
+            update_text(c, q, to_db(now), from_file=False)
+            return True
+
+    def set_suspended(self, ids: Sequence[str], suspended: bool, *, now: datetime) -> int:
+        """Suspend or unsuspend; returns how many cards changed."""
+        with self.db.write() as c:
+            changed = 0
+            for card_id in ids:
+                changed += c.execute(
+                    "UPDATE cards SET suspended = ?, updated_at = ? WHERE id = ? AND suspended != ?",
+                    (int(suspended), to_db(now), card_id, int(suspended)),
+                ).rowcount
+            return changed
+
+    def bury(self, card_id: str, until: datetime) -> None:
+        with self.db.write() as c:
+            c.execute("UPDATE cards SET buried_until = ? WHERE id = ?", (to_db(until), card_id))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete cards with their tags and review history."""
+        with self.db.write() as c:
+            deleted = 0
+            for card_id in ids:
+                deleted += c.execute("DELETE FROM cards WHERE id = ?", (card_id,)).rowcount
+            return deleted
+
+    def _filter_sql(self, flt: CardFilter, now: datetime) -> tuple[str, list[Any]]:
+        where = ["retired = 1" if flt.retired else "retired = 0"]
+        params: list[Any] = []
+        if flt.suspended:
+            where.append("suspended = 1")
+        if flt.due:
+            where.append("state > 0 AND suspended = 0 AND retired = 0 AND due <= ?")
+            params.append(to_db(now))
+        if flt.new:
+            where.append("state = 0")
+        if flt.unanswered:
+            where.append("answer IS NULL")
+        if flt.search:
+            pattern = "%" + flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern, pattern]
+        for tag in flt.tags:
+            where.append("id IN (SELECT card_id FROM card_tags WHERE tag = ?)")
+            params.append(tag)
+        return " AND ".join(where), params
+
+    def list(self, flt: CardFilter, *, now: datetime) -> list[Card]:
+        """Cards matching ``flt``, in bank order (due order with ``due``)."""
+        where, params = self._filter_sql(flt, now)
+        order = "due, position" if flt.due else "position"
+        limit = f" LIMIT {int(flt.limit)}" if flt.limit is not None else ""
+        sql = f"SELECT {CARD_COLUMNS} FROM cards WHERE {where} ORDER BY {order}{limit}"
+        return [card_from_row(r) for r in self.db.conn.execute(sql, params)]
+
+    def count_matching(self, flt: CardFilter, *, now: datetime) -> int:
+        where, params = self._filter_sql(flt, now)
+        return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
+
+    def all_tags(self) -> list[str]:
+        return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
+
+    def history(self, card_id: str) -> list[ReviewRecord]:
+        """The card's review log, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "
+            "prev_state, cram FROM review_logs WHERE card_id = ? ORDER BY reviewed_at, id",
+            (card_id,),
+        ).fetchall()
+        return [
+            ReviewRecord(
+                id=r[0], card_id=r[1], rating=Grade(r[2]), reviewed_at=from_db_required(r[3]),
+                duration_ms=r[4], state=State(r[5]), stability=r[6], difficulty=r[7], due=from_db(r[8]),
+                prev_state=State(r[9]), cram=bool(r[10]),
+            )
+            for r in rows
+        ]
