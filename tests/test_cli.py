@@ -127,7 +127,7 @@ def test_config_show_and_set_validates(cli) -> None:  # type: ignore[no-untyped-
     values = json.loads(ok(cli("config", "--json")).stdout)
     assert values == {"desired_retention": "0.9", "new_per_day": "20", "reviews_per_day": "200",
                       "day_starts_at": "4", "learning_steps": "1m 10m", "relearning_steps": "10m",
-                      "maximum_interval": "36500"}
+                      "maximum_interval": "36500", "fsrs_parameters": FSRS_DEFAULTS}
     ok(cli("config", "set", "desired_retention", "0.85"))
     ok(cli("config", "set", "learning_steps", "1m 10m 1h"))
     for key, value, message in [
@@ -136,11 +136,31 @@ def test_config_show_and_set_validates(cli) -> None:  # type: ignore[no-untyped-
         ("new_per_day", "many", "not a whole number"),
         ("learning_steps", "1x", "not a step"),
         ("colour", "red", "unknown setting"),
+        ("fsrs_parameters", "0.2 1.3", "Expected 21 parameters, got 2"),
+        ("fsrs_parameters", FSRS_DEFAULTS.replace("0.212", "1000", 1), "parameters[0] = 1000.0 is out of bounds"),
+        ("fsrs_parameters", "a b c", "numbers separated by spaces or commas"),
     ]:
         bad = cli("config", "set", key, value)
         assert bad.exit_code == 1 and message in bad.output, bad.output
     values = json.loads(ok(cli("config", "--json")).stdout)
     assert values["desired_retention"] == "0.85" and values["learning_steps"] == "1m 10m 1h"
+    assert values["fsrs_parameters"] == FSRS_DEFAULTS  # refused values changed nothing
+
+    fitted = FSRS_DEFAULTS.replace("0.212", "0.3", 1).replace(" ", ", ")
+    shown = ok(cli("config", "set", "fsrs_parameters", fitted)).stdout
+    assert shown.startswith("fsrs_parameters = 0.3 1.2931 ")
+    assert json.loads(ok(cli("config", "--json")).stdout)["fsrs_parameters"].startswith("0.3 1.2931 ")
+    reset = ok(cli("config", "reset", "fsrs_parameters", "desired_retention")).stdout
+    assert "fsrs_parameters = 0.212 " in reset and "desired_retention = 0.9 (default)" in reset
+    values = json.loads(ok(cli("config", "--json")).stdout)
+    assert values["fsrs_parameters"] == FSRS_DEFAULTS and values["desired_retention"] == "0.9"
+    assert values["learning_steps"] == "1m 10m 1h"  # only the named keys were reset
+    unknown = cli("config", "reset", "colour")
+    assert unknown.exit_code == 1 and "unknown setting 'colour'" in unknown.output
+
+
+FSRS_DEFAULTS = ("0.212 1.2931 2.3065 8.2956 6.4133 0.8334 3.0194 0.001 1.8722 0.1666 0.796 1.4835 0.0614 "
+                 "0.2629 1.6483 0.6014 1.8729 0.5425 0.0912 0.0658 0.1542")
 
 
 def test_control_characters_never_reach_the_terminal(cli) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ import pytest
 
 from llmcards.config import Settings, parse_steps
 from llmcards.models import CardState, Grade, State
-from llmcards.scheduler import Scheduler, day_start, format_interval, next_day_start, study_day
+from llmcards.render import format_interval
+from llmcards.scheduler import Scheduler, day_start, next_day_start, study_day
 
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
@@ -48,13 +49,13 @@ def test_rollover_is_at_local_4am_across_fall_back() -> None:
 def test_new_card_good_good_follows_the_learning_steps_exactly() -> None:
     scheduler = Scheduler(Settings(), fuzz=False)
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    first = scheduler.review(CardState(), Grade.GOOD, now)
+    first = scheduler.review(CardState(), Grade.GOOD, now, card_id="c")
     assert first.state == State.LEARNING and first.step == 1
     assert first.due == now + timedelta(minutes=10)
-    second = scheduler.review(first, Grade.GOOD, first.due)
+    second = scheduler.review(first, Grade.GOOD, first.due, card_id="c")
     assert second.state == State.REVIEW
     assert second.due is not None and second.due.date() == (first.due + timedelta(days=2)).date()
-    again = scheduler.review(second, Grade.AGAIN, second.due)
+    again = scheduler.review(second, Grade.AGAIN, second.due, card_id="c")
     assert again.state == State.RELEARNING and again.due == second.due + timedelta(minutes=10)
     assert again.lapses == 1 and again.reps == 3
 
@@ -71,7 +72,7 @@ def test_preview_matches_review_without_fuzz() -> None:
 
 def test_naive_datetimes_are_rejected_before_fsrs() -> None:
     with pytest.raises(ValueError):
-        Scheduler(Settings()).review(CardState(), Grade.GOOD, datetime(2026, 1, 1))
+        Scheduler(Settings()).review(CardState(), Grade.GOOD, datetime(2026, 1, 1), card_id="c")
 
 
 def test_steps_parse_and_format() -> None:

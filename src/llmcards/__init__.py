@@ -1,3 +1,4 @@
-"""llmcards: spaced-repetition flashcards for LLM interviews, in the terminal."""
+"""llmcards: spaced-repetition flashcards for LLM interviews, in the terminal.
 
-__version__ = "0.1.0"
+The version is in pyproject.toml only; `llmcards --version` reads it from the installed metadata.
+"""

@@ -10,18 +10,17 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
-
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperGroup
-from typing_extensions import Annotated
 
-from llmcards.errors import UserError
+from llmcards.errors import DuplicateQuestionError, UnknownCardError, UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from llmcards.models import Question
     from llmcards.store import Store
 
 NOW_ENV = "LLMCARDS_NOW"
@@ -34,7 +33,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            _fail(exc.message, exc.exit_code)
+            _fail(_with_hint(exc), exc.exit_code)
         except Exception as exc:
             sqlite3 = sys.modules.get("sqlite3")  # not imported for --help; only a store raises this
             if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
@@ -46,7 +45,16 @@ class _Group(TyperGroup):
             raise typer.Exit(130) from None
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _with_hint(exc: UserError) -> str:
+    """The error's message, plus the command that helps, where there is one."""
+    if isinstance(exc, UnknownCardError) and not exc.suggestions:
+        return f"{exc.message}; see `llmcards list --search TEXT`"
+    if isinstance(exc, DuplicateQuestionError):
+        return f"{exc.message}; edit it with `llmcards edit {exc.card_id}`"
+    return exc.message
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
     err = _console(stderr=True)
     err.print(f"error: {message}", markup=False, highlight=False, style="red", soft_wrap=True)
     raise typer.Exit(code)
@@ -71,6 +79,21 @@ config_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_app, name="config")
+
+
+# Options shared by several commands.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+TagsOption = Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG",
+                                                         help="Only cards with this tag (repeatable: all must match).")]
+TagOption = Annotated[Optional[str], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")]
+IdsArgument = Annotated[list[str], typer.Argument(metavar="ID...", help="Card ids.")]
+YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")]
+
+
+def print_json(data: object) -> None:
+    import json
+
+    print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 class _State:
@@ -106,7 +129,7 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> "Store":
     store = Store.open(resolve_db_path(state.db))
     ctx.call_on_close(store.close)
     if sync_bank:
-        first = store.card_count() == 0
+        first = store.cards.count() == 0
         report = sync_bundled_if_changed(store, now=now_utc())
         if report is not None and (first or report.changed):
             from llmcards.render import sync_report_text
@@ -118,9 +141,19 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> "Store":
     return store
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"llmcards {version('llmcards')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
     db: Annotated[
         Optional[Path],
         typer.Option("--db", help="The review store (SQLite). Default: $LLMCARDS_DB, else the user data directory.",
@@ -138,7 +171,7 @@ def _root(
 @app.command()
 def review(
     ctx: typer.Context,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag (repeatable).")] = None,
+    tag: TagsOption = None,
     limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards.", min=1)] = None,
     no_new: Annotated[bool, typer.Option("--no-new", help="No new cards, only due ones.")] = False,
     cram: Annotated[bool, typer.Option("--cram", help="Practise cards even if not due; the schedule is not changed.")] = False,
@@ -159,7 +192,7 @@ def review(
     from llmcards.ui import ReviewScreen, summary_renderable, terminal
 
     store = open_store(ctx)
-    known = set(store.all_tags())
+    known = set(store.cards.all_tags())
     for t in tag or ():
         if t not in known:
             raise UserError(f"no card has the tag {t!r}; tags: {', '.join(sorted(known)) or '(none)'}")
@@ -184,7 +217,7 @@ def import_cmd(
     ctx: typer.Context,
     file: Annotated[Optional[Path], typer.Argument(help="A bank YAML file. Default: the bundled bank.",
                                                    show_default=False)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Sync a bank file into the store by id (the bundled bank when no FILE is given).
 
@@ -198,10 +231,9 @@ def import_cmd(
     store = open_store(ctx, sync_bank=file is not None)
     report = import_file(store, file, now=now_utc())
     if json_out:
-        import json
+        from llmcards.render import sync_report_json
 
-        print(json.dumps({"source": report.source, "added": report.added, "updated": report.updated,
-                          "unchanged": len(report.unchanged), "retired": report.retired}, ensure_ascii=False))
+        print_json(sync_report_json(report))
         return
     from llmcards.render import sync_report_text
 
@@ -216,7 +248,7 @@ def add(
     answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
     answer_file: Annotated[Optional[Path], typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
                                                         metavar="FILE", allow_dash=True)] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
     card_id: Annotated[Optional[str], typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
 ) -> None:
     """Add a card of your own.
@@ -225,16 +257,13 @@ def add(
 
     Example: llmcards add -q "What does KV cache store?" -a "Past keys and values" -t inference
     """
-    from llmcards import cards
-    from llmcards.bank import ID_RE
-    from llmcards.models import Question
+    from llmcards.cards import add_card
 
     if answer is not None and answer_file is not None:
         raise UserError("give the answer with -a or --answer-file, not both")
     if answer_file is not None:
         answer = _read_answer_file(answer_file)
-    tags = tuple(dict.fromkeys(t.strip() for t in (tag or []) if t.strip()))
-
+    tags = list(tag or [])
     store = open_store(ctx)
     if question is None:
         if answer is not None or tags:
@@ -243,22 +272,9 @@ def add(
         if drafted is None:
             _console(stderr=True).print("Nothing added (empty question).")
             raise typer.Exit(1)
-        question, answer, tags = drafted.question, drafted.answer, drafted.tags or tags
-    question = question.strip()
-    if not question:
-        raise UserError("the question is empty")
-    duplicate = store.find_question(question)
-    if duplicate is not None:
-        raise UserError(f"this question is already card {duplicate!r}; edit it with `llmcards edit {duplicate}`")
-    if card_id is not None:
-        if not ID_RE.match(card_id):
-            raise UserError(f"id {card_id!r} must be a lowercase slug of letters, digits, '-', '_' or '.'")
-        if store.get_card(card_id) is not None:
-            raise UserError(f"id {card_id!r} is taken; choose another")
-    new_id = card_id or cards.make_id(question, lambda i: store.get_card(i) is not None)
-    text = answer.strip("\n") if answer and answer.strip() else None
-    store.add_card(Question(id=new_id, question=question, answer=text, tags=tags), now=now_utc())
-    _console().print(f"Added {new_id}", markup=False, highlight=False)
+        question, answer, tags = drafted.question, drafted.answer, list(drafted.tags)
+    card = add_card(store, question=question, answer=answer, tags=tags, card_id=card_id, now=now_utc())
+    _console().print(f"Added {card.id}", markup=False, highlight=False)
 
 
 def _read_answer_file(path: Path) -> str:
@@ -272,7 +288,7 @@ def _read_answer_file(path: Path) -> str:
         raise UserError(f"{path}: not UTF-8 text") from None
 
 
-def _ask_card() -> Any:
+def _ask_card() -> Question | None:
     """Draft a card in $EDITOR, or by prompting on the terminal."""
     from llmcards import cards
     from llmcards.models import Question
@@ -305,7 +321,7 @@ def _ask_card() -> Any:
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag (repeatable: all must match).")] = None,
+    tag: TagsOption = None,
     search: Annotated[Optional[str], typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
     new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
@@ -313,7 +329,7 @@ def list_cmd(
     unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
     retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
     limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """List cards, filtered.
 
@@ -326,15 +342,13 @@ def list_cmd(
     effective = limit if limit is not None else (None if json_out else 50)
     flt = CardFilter(tags=tuple(tag or ()), search=search, due=due, new=new, suspended=suspended,
                      unanswered=unanswered, retired=retired, limit=effective or None)
-    found = store.list_cards(flt, now=now)
+    found = store.cards.list(flt, now=now)
     if json_out:
         from llmcards.render import card_json
 
-        import json
-
-        print(json.dumps([card_json(c) for c in found], ensure_ascii=False, indent=2))
+        print_json([card_json(c) for c in found])
         return
-    total = store.count_cards(flt, now=now) if flt.limit is not None and len(found) >= flt.limit else len(found)
+    total = store.cards.count_matching(flt, now=now) if flt.limit is not None and len(found) >= flt.limit else len(found)
     from llmcards.render import cards_table
 
     _console().print(cards_table(found, now, total=total))
@@ -345,21 +359,19 @@ def list_cmd(
 def show(
     ctx: typer.Context,
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Show one card: question, rendered answer, tags, sources, schedule and history.
 
     Example: llmcards show lora-principle
     """
     store = open_store(ctx)
-    card = store.require_card(card_id)
-    history = store.history(card_id)
+    card = store.cards.require(card_id)
+    history = store.cards.history(card_id)
     if json_out:
-        from llmcards.render import card_json
+        from llmcards.render import card_detail_json
 
-        import json
-
-        print(json.dumps(card_json(card, history=history), ensure_ascii=False, indent=2))
+        print_json(card_detail_json(card, history))
         return
     from llmcards.render import card_detail
     from llmcards.scheduler import Scheduler
@@ -377,7 +389,7 @@ def edit(
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
     question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
     answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
 ) -> None:
     """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
 
@@ -397,7 +409,7 @@ def edit(
 @app.command()
 def suspend(
     ctx: typer.Context,
-    card_ids: Annotated[List[str], typer.Argument(metavar="ID...", help="Card ids.")],
+    card_ids: IdsArgument,
 ) -> None:
     """Suspend cards: they stay in the store but leave the review.
 
@@ -409,7 +421,7 @@ def suspend(
 @app.command()
 def unsuspend(
     ctx: typer.Context,
-    card_ids: Annotated[List[str], typer.Argument(metavar="ID...", help="Card ids.")],
+    card_ids: IdsArgument,
 ) -> None:
     """Bring suspended cards back into the review.
 
@@ -418,27 +430,29 @@ def unsuspend(
     _set_suspended(ctx, card_ids, False)
 
 
-def _set_suspended(ctx: typer.Context, card_ids: List[str], suspended: bool) -> None:
+def _set_suspended(ctx: typer.Context, card_ids: list[str], suspended: bool) -> None:
+    from llmcards.render import plural
+
     store = open_store(ctx)
-    ids = store.require_ids(card_ids)
-    changed = store.set_suspended(ids, suspended, now=now_utc())
+    ids = store.cards.require_ids(card_ids)
+    changed = store.cards.set_suspended(ids, suspended, now=now_utc())
     verb, already = ("Suspended", "already suspended") if suspended else ("Unsuspended", "were not suspended")
     note = f" ({len(ids) - changed} {already})" if changed < len(ids) else ""
-    _console().print(f"{verb} {changed} card{'s' if changed != 1 else ''}{note}.", markup=False, highlight=False)
+    _console().print(f"{verb} {plural(changed, 'card')}{note}.", markup=False, highlight=False)
 
 
 @app.command()
 def delete(
     ctx: typer.Context,
-    card_ids: Annotated[List[str], typer.Argument(metavar="ID...", help="Card ids.")],
-    yes: Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")] = False,
+    card_ids: IdsArgument,
+    yes: YesOption = False,
 ) -> None:
     """Delete cards and their review history for good (suspend keeps the history).
 
     Example: llmcards delete my-card-1b4e2c --yes
     """
     store = open_store(ctx)
-    ids = store.require_ids(card_ids)
+    ids = store.cards.require_ids(card_ids)
     if not yes:
         if not sys.stdin.isatty():
             raise UserError("refusing to delete without confirmation; add --yes")
@@ -446,18 +460,20 @@ def delete(
         if not typer.confirm(f"Delete {names} and their review history?", default=False):
             _console().print("Nothing deleted.")
             raise typer.Exit(1)
-    deleted = store.delete_cards(ids)
-    _console().print(f"Deleted {deleted} card{'s' if deleted != 1 else ''}.")
+    from llmcards.render import plural
+
+    deleted = store.cards.delete(ids)
+    _console().print(f"Deleted {plural(deleted, 'card')}.")
 
 
 # --------------------------------------------------------------------------- stats
 @app.command()
 def stats(
     ctx: typer.Context,
-    tag: Annotated[Optional[str], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")] = None,
+    tag: TagOption = None,
     days: Annotated[int, typer.Option("--days", metavar="N", min=1, max=3650,
                                       help="Days in the future-due chart.")] = 30,
-    json_out: Annotated[bool, typer.Option("--json", help="Print every figure as JSON (keys in the README).")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Show your progress: today, streak, card counts, what falls due, a calendar of
     reviews, retention, topics and the hardest cards.
@@ -470,11 +486,9 @@ def stats(
     settings = store.settings()
     result = compute_stats(store, now_utc(), settings, days=days, tag=tag)
     if json_out:
-        import json
-
         from llmcards.stats import to_json
 
-        print(json.dumps(to_json(result), ensure_ascii=False, indent=2))
+        print_json(to_json(result))
         return
     from llmcards.render_stats import stats_renderable
 
@@ -485,7 +499,7 @@ def stats(
 @config_app.callback()
 def config_show(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Show or change the review settings.
 
@@ -498,9 +512,7 @@ def config_show(
     store = open_store(ctx, sync_bank=False)
     values = store.settings().to_strings()
     if json_out:
-        import json
-
-        print(json.dumps(values, indent=2))
+        print_json(values)
         return
     from rich.table import Table
 
@@ -533,6 +545,29 @@ def config_set(
     text = updated.to_strings()[key]
     store.save_setting(key, text)
     _console().print(f"{key} = {text or '(none)'}", markup=False, highlight=False)
+
+
+@config_app.command("reset")
+def config_reset(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="The settings to reset, e.g. fsrs_parameters.")],
+) -> None:
+    """Put settings back to their defaults.
+
+    Example: llmcards config reset fsrs_parameters
+    """
+    from llmcards.config import PARSERS, Settings
+
+    for key in keys:
+        if key not in PARSERS:
+            raise UserError(f"unknown setting {key!r}; known settings: {', '.join(PARSERS)}")
+    store = open_store(ctx, sync_bank=False)
+    defaults = Settings().to_strings()
+    with store.write():
+        for key in dict.fromkeys(keys):
+            store.reset_setting(key)
+    for key in dict.fromkeys(keys):
+        _console().print(f"{key} = {defaults[key] or '(none)'} (default)", markup=False, highlight=False)
 
 
 def main() -> None:

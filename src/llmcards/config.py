@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llmcards.errors import UserError
 
@@ -92,6 +93,33 @@ def _retention(text: str) -> float:
     return value
 
 
+def default_parameters() -> tuple[float, ...]:
+    """fsrs's default model parameters (21 floats for FSRS-6)."""
+    from fsrs.scheduler import DEFAULT_PARAMETERS
+
+    return tuple(float(p) for p in DEFAULT_PARAMETERS)
+
+
+def parse_parameters(text: str) -> tuple[float, ...]:
+    """FSRS parameters written as numbers separated by spaces or commas, checked by fsrs itself."""
+    try:
+        values = tuple(float(token) for token in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError("write the parameters as numbers separated by spaces or commas") from None
+    from fsrs import Scheduler
+
+    try:
+        Scheduler(parameters=values)  # fsrs validates the count and each parameter's bounds
+    except ValueError as exc:
+        raise ValueError(str(exc).rstrip(".")) from None
+    return values
+
+
+def format_parameters(values: tuple[float, ...]) -> str:
+    """The inverse of :func:`parse_parameters`: each float in its shortest exact form."""
+    return " ".join(repr(v) for v in values)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Review settings. Defaults follow Anki's."""
@@ -103,16 +131,22 @@ class Settings:
     learning_steps: tuple[timedelta, ...] = (timedelta(minutes=1), timedelta(minutes=10))
     relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
     maximum_interval: int = 36500
+    fsrs_parameters: tuple[float, ...] = field(default_factory=default_parameters)
 
     def to_strings(self) -> dict[str, str]:
         """Every setting as the text ``config set`` accepts."""
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = format_steps(value) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) else str(value)
+            if f.name == "fsrs_parameters":
+                out[f.name] = format_parameters(value)
+            elif isinstance(value, tuple):
+                out[f.name] = format_steps(value)
+            else:
+                out[f.name] = f"{value:g}" if isinstance(value, float) else str(value)
         return out
 
-    def with_value(self, key: str, text: str) -> "Settings":
+    def with_value(self, key: str, text: str) -> Settings:
         """A copy with ``key`` set from ``text``; raises UserError for a bad key or value."""
         parser = PARSERS.get(key)
         if parser is None:
@@ -124,7 +158,7 @@ class Settings:
         return replace(self, **{key: value})
 
     @classmethod
-    def from_strings(cls, stored: dict[str, str]) -> "Settings":
+    def from_strings(cls, stored: dict[str, str]) -> Settings:
         """Settings from stored text; unknown or invalid stored keys fall back to defaults."""
         settings = cls()
         for key, text in stored.items():
@@ -144,6 +178,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "learning_steps": parse_steps,
     "relearning_steps": parse_steps,
     "maximum_interval": _int_in(1, 36500),
+    "fsrs_parameters": parse_parameters,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -154,4 +189,5 @@ DESCRIPTIONS: dict[str, str] = {
     "learning_steps": "intervals for new cards, e.g. '1m 10m'",
     "relearning_steps": "intervals after a lapse, e.g. '10m'",
     "maximum_interval": "longest interval in days",
+    "fsrs_parameters": "the FSRS model's 21 parameters (fsrs's defaults until you fit your own)",
 }

@@ -6,15 +6,15 @@ User text never reaches Rich as markup: it goes through ``rich.text.Text`` or th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from typing import TypedDict
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from llmcards.models import Card, ReviewRecord, State, SyncReport
-from llmcards.scheduler import format_interval
 from llmcards.text import markdown_source, plain
 
 STATE_STYLES = {
@@ -25,6 +25,38 @@ STATE_STYLES = {
     "suspended": "magenta",
     "retired": "dim",
 }
+
+
+def format_interval(delta: timedelta) -> str:
+    """A short interval like Anki's buttons: 45s, 10m, 3h, 4d, 2.1mo, 1.5y."""
+    seconds = max(0.0, delta.total_seconds())
+    if seconds < 60:
+        return f"{int(round(seconds))}s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{int(round(minutes))}m"
+    hours = minutes / 60
+    if hours < 24:
+        return f"{int(round(hours))}h"
+    days = hours / 24
+    if days < 30:
+        return f"{int(round(days))}d"
+    if days < 365:
+        return f"{days / 30:.1f}mo".replace(".0mo", "mo")
+    return f"{days / 365:.1f}y".replace(".0y", "y")
+
+
+def duration(ms: int) -> str:
+    """Time spent: '4m 05s', or '1h 02m' from an hour."""
+    seconds = ms // 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 card', '2 cards', '1,204 reviews'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def literal(text: str, style: str = "") -> Text:
@@ -39,6 +71,24 @@ def answer_renderable(answer: str | None, *, code_theme: str = "monokai") -> Ren
     from rich.markdown import Markdown
 
     return Markdown(markdown_source(answer), code_theme=code_theme, hyperlinks=False)
+
+
+class CardView:
+    """One card as the person reads it: the question, and the answer once revealed.
+
+    ``llmcards show`` and the review screen both draw a card with this.
+    """
+
+    def __init__(self, card: Card, *, revealed: bool = True) -> None:
+        self.card = card
+        self.revealed = revealed
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.panel import Panel
+
+        yield Panel(literal(self.card.question, "bold"), title="question", title_align="left", border_style="cyan")
+        if self.revealed:
+            yield Panel(answer_renderable(self.card.answer), title="answer", title_align="left", border_style="green")
 
 
 def local_time(value: datetime | None, *, with_time: bool = True) -> str:
@@ -78,16 +128,59 @@ def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = Non
             Text(due_label(card, now, short=True)),
         )
     shown = len(cards)
-    caption = f"{shown} card{'s' if shown != 1 else ''}"
+    caption = plural(shown, "card")
     if total is not None and total > shown:
         caption += f" (of {total}; --limit 0 shows all)"
     table.caption = caption
     return table
 
 
-def card_json(card: Card, *, history: Sequence[ReviewRecord] | None = None) -> dict[str, Any]:
+class ReviewJson(TypedDict):
+    """One review in ``show --json``'s ``history``."""
+
+    reviewed_at: str | None
+    rating: str
+    duration_ms: int | None
+    state: str
+    stability: float | None
+    difficulty: float | None
+    due: str | None
+    cram: bool
+
+
+class CardJson(TypedDict):
+    """One card in ``list --json`` (and the base of ``show --json``)."""
+
+    id: str
+    question: str
+    answer: str | None
+    tags: list[str]
+    sources: list[str]
+    origin: str
+    status: str
+    suspended: bool
+    retired: bool
+    state: str
+    step: int | None
+    stability: float | None
+    difficulty: float | None
+    due: str | None
+    last_review: str | None
+    reps: int
+    lapses: int
+    created_at: str | None
+    updated_at: str | None
+
+
+class CardDetailJson(CardJson):
+    """One card in ``show --json``: the card and its review history."""
+
+    history: list[ReviewJson]
+
+
+def card_json(card: Card) -> CardJson:
     s = card.schedule
-    data: dict[str, Any] = {
+    return {
         "id": card.id,
         "question": card.question,
         "answer": card.answer,
@@ -108,21 +201,23 @@ def card_json(card: Card, *, history: Sequence[ReviewRecord] | None = None) -> d
         "created_at": iso(card.created_at),
         "updated_at": iso(card.updated_at),
     }
-    if history is not None:
-        data["history"] = [
-            {
-                "reviewed_at": iso(r.reviewed_at),
-                "rating": r.rating.label.lower(),
-                "duration_ms": r.duration_ms,
-                "state": r.state.label,
-                "stability": r.stability,
-                "difficulty": r.difficulty,
-                "due": iso(r.due),
-                "cram": r.cram,
-            }
-            for r in history
-        ]
-    return data
+
+
+def card_detail_json(card: Card, history: Sequence[ReviewRecord]) -> CardDetailJson:
+    history_json: list[ReviewJson] = [
+        {
+            "reviewed_at": iso(r.reviewed_at),
+            "rating": r.rating.label.lower(),
+            "duration_ms": r.duration_ms,
+            "state": r.state.label,
+            "stability": r.stability,
+            "difficulty": r.difficulty,
+            "due": iso(r.due),
+            "cram": r.cram,
+        }
+        for r in history
+    ]
+    return {**card_json(card), "history": history_json}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -147,15 +242,11 @@ def card_detail(card: Card, history: Sequence[ReviewRecord], now: datetime, retr
         facts.add_row("stability", Text(f"{s.stability:.2f} days" if s.stability is not None else "—"))
         facts.add_row("difficulty", Text(f"{s.difficulty:.2f} / 10" if s.difficulty is not None else "—"))
         facts.add_row("retrievability", Text(f"{retrievability:.0%}"))
-        facts.add_row("reviews", Text(f"{s.reps} ({s.lapses} lapse{'s' if s.lapses != 1 else ''})"))
+        facts.add_row("reviews", Text(f"{s.reps} ({plural(s.lapses, 'lapse')})"))
     if card.buried_until and card.buried_until > now:
         facts.add_row("buried until", Text(local_time(card.buried_until)))
 
-    parts: list[RenderableType] = [
-        Panel(literal(card.question, "bold"), title="question", title_align="left", border_style="cyan"),
-        Panel(answer_renderable(card.answer), title="answer", title_align="left", border_style="green"),
-        facts,
-    ]
+    parts: list[RenderableType] = [CardView(card), facts]
     if history:
         log = Table(title="review history", title_justify="left", header_style="bold")
         for col in ("when", "grade", "time", "state after", "next due"):
@@ -172,6 +263,21 @@ def card_detail(card: Card, history: Sequence[ReviewRecord], now: datetime, retr
     else:
         parts.append(Text("not reviewed yet", style="dim"))
     return Group(*parts)
+
+
+class SyncReportJson(TypedDict):
+    """``llmcards import --json``."""
+
+    source: str
+    added: list[str]
+    updated: list[str]
+    unchanged: int
+    retired: list[str]
+
+
+def sync_report_json(report: SyncReport) -> SyncReportJson:
+    return {"source": report.source, "added": report.added, "updated": report.updated,
+            "unchanged": len(report.unchanged), "retired": report.retired}
 
 
 def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:

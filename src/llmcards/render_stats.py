@@ -17,7 +17,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from llmcards.stats import HEATMAP_WEEKS, LEECH_LAPSES, MATURE_DAYS, Heatmap, Retention, Stats
+from llmcards.models import MATURE_DAYS
+from llmcards.render import duration, plural
+from llmcards.stats import HEATMAP_WEEKS, LEECH_LAPSES, Heatmap, Retention, Stats
 from llmcards.text import plain
 
 H_BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, left to right
@@ -49,17 +51,6 @@ def hbar(value: float, maximum: float, width: int) -> str:
 
 def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def duration(ms: int) -> str:
-    seconds = ms // 1000
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def retention_text(r: Retention, *, passed: bool = False) -> Text:

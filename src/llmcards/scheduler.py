@@ -1,4 +1,4 @@
-"""A thin wrapper over ``fsrs.Scheduler`` plus study-day arithmetic.
+"""FSRS built from the settings (their parameters included), plus study-day arithmetic.
 
 fsrs 6 rejects naive datetimes and any tzinfo other than ``timezone.utc``, so every time
 passed in here is converted to exactly that.
@@ -7,6 +7,8 @@ passed in here is converted to exactly that.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from llmcards.config import Settings
@@ -43,15 +45,65 @@ def next_day_start(now: datetime, day_starts_at: int, tz: tzinfo | None = None) 
     return day_start(study_day(now, day_starts_at, tz) + timedelta(days=1), day_starts_at, tz)
 
 
+def forgetting_curve(parameters: Sequence[float]) -> tuple[float, float]:
+    """(decay, factor) of FSRS's forgetting curve R(t) = (1 + factor * t / S) ** -decay.
+
+    Derived from the parameters as py-fsrs's own ``Scheduler`` derives ``_DECAY`` and
+    ``_FACTOR`` (``decay`` here is positive: ``-_DECAY``), so that R(S) = 0.9.
+    """
+    decay = float(parameters[20])
+    return decay, 0.9 ** (1 / -decay) - 1
+
+
+def fuzz_seed(card_id: str, reps: int) -> str:
+    """The seed of a grade's fuzz: the card and how many times it was graded before.
+
+    Replaying a card's reviews therefore draws the same fuzz as the live grades did.
+    """
+    return f"{card_id}:{reps}"
+
+
+@lru_cache(maxsize=1)
+def _seeded_fsrs_class() -> Any:
+    """``fsrs.Scheduler`` whose fuzz comes from its own generator, ``rng``."""
+    import random
+
+    import fsrs
+    import fsrs.scheduler as fsrs_scheduler
+
+    class SeededScheduler(fsrs.Scheduler):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.rng = random.Random()
+
+        def _get_fuzzed_interval(self, *, interval: timedelta) -> timedelta:
+            # fsrs draws from its module-level name ``random``; lend it our generator for this call.
+            saved = fsrs_scheduler.random
+            fsrs_scheduler.random = self.rng.random
+            try:
+                return super()._get_fuzzed_interval(interval=interval)
+            finally:
+                fsrs_scheduler.random = saved
+
+    return SeededScheduler
+
+
 class Scheduler:
-    """FSRS scheduling from the person's settings."""
+    """FSRS scheduling from the person's settings: their parameters, retention, steps.
+
+    Fuzz (the small random spread of review intervals) is drawn from a generator seeded by
+    the card and its review count, not from the global ``random``, so a schedule can be
+    rebuilt exactly by replaying its reviews (:mod:`llmcards.replay`).
+    """
 
     def __init__(self, settings: Settings, *, fuzz: bool = True) -> None:
         import fsrs
 
         self._fsrs = fsrs
         self.settings = settings
-        self._scheduler = fsrs.Scheduler(
+        self.decay, self.factor = forgetting_curve(settings.fsrs_parameters)
+        self._scheduler = _seeded_fsrs_class()(
+            parameters=settings.fsrs_parameters,
             desired_retention=settings.desired_retention,
             learning_steps=settings.learning_steps,
             relearning_steps=settings.relearning_steps,
@@ -73,9 +125,14 @@ class Scheduler:
             last_review=utc(s.last_review) if s.last_review else None,
         )
 
-    def review(self, s: CardState, grade: Grade, now: datetime) -> CardState:
-        """The card's state after being graded ``grade`` at ``now``."""
+    def review(self, s: CardState, grade: Grade, now: datetime, *, card_id: str) -> CardState:
+        """The card's state after being graded ``grade`` at ``now``.
+
+        ``card_id`` seeds the fuzz (with the review count), so the same history always
+        gives the same schedule.
+        """
         now = utc(now)
+        self._scheduler.rng.seed(fuzz_seed(card_id, s.reps))
         card, _log = self._scheduler.review_card(self._to_fsrs(s, now), self._fsrs.Rating(int(grade)), now)
         lapse = s.state == State.REVIEW and grade == Grade.AGAIN
         return CardState(
@@ -100,7 +157,7 @@ class Scheduler:
         self._scheduler.enable_fuzzing = False
         try:
             for grade in Grade:
-                after = self.review(s, grade, now)
+                after = self.review(s, grade, now, card_id="")
                 out[grade] = (after.due or now) - now
         finally:
             self._scheduler.enable_fuzzing = saved
@@ -111,22 +168,3 @@ class Scheduler:
         if s.state == State.NEW or s.stability is None or s.last_review is None:
             return 0.0
         return float(self._scheduler.get_card_retrievability(self._to_fsrs(s, utc(now)), utc(now)))
-
-
-def format_interval(delta: timedelta) -> str:
-    """A short interval like Anki's buttons: 45s, 10m, 3h, 4d, 2.1mo, 1.5y."""
-    seconds = max(0.0, delta.total_seconds())
-    if seconds < 60:
-        return f"{int(round(seconds))}s"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{int(round(minutes))}m"
-    hours = minutes / 60
-    if hours < 24:
-        return f"{int(round(hours))}h"
-    days = hours / 24
-    if days < 30:
-        return f"{int(round(days))}d"
-    if days < 365:
-        return f"{days / 30:.1f}mo".replace(".0mo", "mo")
-    return f"{days / 365:.1f}y".replace(".0y", "y")

@@ -17,14 +17,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.segment import Segment, SegmentLines
 from rich.text import Text
 
 from llmcards.models import Card, Grade
-from llmcards.render import answer_renderable, literal
-from llmcards.scheduler import format_interval
+from llmcards.render import CardView, format_interval
 from llmcards.session import Session, Summary
 
 GRADE_STYLES = {Grade.AGAIN: "bold red", Grade.HARD: "bold yellow", Grade.GOOD: "bold green", Grade.EASY: "bold cyan"}
@@ -167,14 +166,8 @@ class ReviewScreen:
         key = (card.id, revealed, width, card.answer or "")
         if self._body_cache is not None and self._body_cache[0] == key:
             return self._body_cache[1]
-        parts: list[RenderableType] = [
-            Panel(literal(card.question, "bold"), title="question", title_align="left", border_style="cyan")
-        ]
-        if revealed:
-            parts.append(Panel(answer_renderable(card.answer), title="answer", title_align="left",
-                               border_style="green"))
         options = self.console.options.update(width=width)
-        lines = self.console.render_lines(Group(*parts), options, pad=False)
+        lines = self.console.render_lines(CardView(card, revealed=revealed), options, pad=False)
         self._body_cache = (key, lines)
         return lines
 
@@ -306,13 +299,12 @@ class ReviewScreen:
 
 def summary_renderable(summary: Summary, now: datetime) -> RenderableType:
     """The closing screen: what was done and what comes next."""
-    from llmcards.render import local_time
+    from llmcards.render import duration, local_time, plural
 
     out = Text()
     if summary.reviewed:
-        minutes, seconds = divmod(summary.time_ms // 1000, 60)
-        out.append(f"Reviewed {summary.reviewed} card{'s' if summary.reviewed != 1 else ''}", style="bold")
-        out.append(f" in {minutes}m {seconds:02d}s" + (" (cram: schedules unchanged)" if summary.cram else "") + "\n")
+        out.append(f"Reviewed {plural(summary.reviewed, 'card')}", style="bold")
+        out.append(f" in {duration(summary.time_ms)}" + (" (cram: schedules unchanged)" if summary.cram else "") + "\n")
         for i, grade in enumerate(Grade):
             if i:
                 out.append(" · ", style="dim")
