@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -13,10 +12,19 @@ from typer.testing import CliRunner
 from llmcards.bank import load_bank
 from llmcards.store import Store
 from llmcards.sync import sync_questions
+from tests.helpers import NOW, SMALL_BANK
 
-DATA = Path(__file__).parent / "data"
-SMALL_BANK = DATA / "small.yaml"
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+@pytest.fixture(autouse=True)
+def _pinned_timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs in UTC, whatever the machine's zone: TZ is set for this process and its
+    children, and ``time.tzset()`` makes this process use it now. Tests about other zones pass
+    their own ``tz``."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(autouse=True)
@@ -55,18 +63,3 @@ def cli(db_path: Path) -> Callable[..., object]:
         return runner.invoke(app, ["--db", str(db_path), *args], input=input, env=env)
 
     return run
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def snapshot(path: Path) -> bytes:
-    """The store's bytes (WAL is checkpointed when the last connection closes)."""
-    wal = Path(str(path) + "-wal")
-    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-
-
-os.environ.setdefault("TZ", "UTC")

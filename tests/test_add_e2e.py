@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pexpect
 
-from tests.conftest import SMALL_BANK
+from tests.helpers import SMALL_BANK
 
 
 def _env() -> dict[str, str]:

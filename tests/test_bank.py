@@ -8,7 +8,7 @@ import pytest
 
 from llmcards.bank import load_bank, parse_bank, parse_card
 from llmcards.errors import UserError
-from tests.conftest import SMALL_BANK, write
+from tests.helpers import SMALL_BANK, write
 
 
 def test_small_bank_loads_with_all_fields() -> None:

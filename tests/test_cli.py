@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write
+from tests.helpers import write
 
 
 def ok(result: Any) -> Any:

@@ -87,5 +87,5 @@ def test_the_store_imports_only_models_config_errors_and_schema() -> None:
 
 def test_the_graph_sees_lazy_and_relative_imports() -> None:
     graph = import_graph()
-    assert "llmcards.store" in graph["llmcards.cli"]  # imported inside open_store()
+    assert "llmcards.store" in graph["llmcards.cli._app"]  # imported inside open_store()
     assert "llmcards.store.connection" in graph["llmcards.store.cards"]

@@ -13,7 +13,7 @@ from llmcards.scheduler import Scheduler, forgetting_curve
 from llmcards.session import Session
 from llmcards.stats import compute_stats
 from llmcards.store import Store
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 # Slower forgetting: every initial stability doubled, and a flatter curve (decay 0.1542 -> 0.5).
 FITTED = tuple(p * 2 if i < 4 else p for i, p in enumerate(fsrs.scheduler.DEFAULT_PARAMETERS))[:20] + (0.5,)

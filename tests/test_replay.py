@@ -16,7 +16,7 @@ from llmcards.scheduler import Scheduler, study_day
 from llmcards.session import Session
 from llmcards.store import Store
 from llmcards.sync import sync_questions
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 CARDS = [Question(id=f"c{i}", question=f"q{i}", answer="a") for i in range(3)]
 

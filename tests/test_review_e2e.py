@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import SMALL_BANK
+from tests.helpers import SMALL_BANK
 
 TIMEOUT = 20
 

@@ -12,7 +12,7 @@ from llmcards.config import DB_ENV, resolve_db_path
 from llmcards.errors import UserError
 from llmcards.models import CardState, Grade, State
 from llmcards.store import Store, from_db, to_db
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 
 def test_datetimes_round_trip_as_aware_utc(store: Store) -> None:

@@ -16,7 +16,7 @@ from llmcards.scheduler import Scheduler
 from llmcards.store import Store
 from llmcards.sync import import_file
 from llmcards.sync import sync_questions
-from tests.conftest import NOW, SMALL_BANK, snapshot, write
+from tests.helpers import NOW, SMALL_BANK, snapshot, write
 
 
 def _sync(store: Store, questions: list, when=NOW):  # type: ignore[no-untyped-def]

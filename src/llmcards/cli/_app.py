@@ -1,0 +1,158 @@
+"""The Typer app, its error handling, the options and helpers every command shares.
+
+Heavy libraries (SQLAlchemy, fsrs, rich.markdown, pylatexenc) are imported inside the
+commands that need them, so ``llmcards --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from llmcards.errors import DuplicateQuestionError, UnknownCardError, UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmcards.store import Store
+
+NOW_ENV = "LLMCARDS_NOW"
+
+
+class CommandGroup(TyperGroup):
+    """Turns a UserError into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            _fail(_with_hint(exc), exc.exit_code)
+        except Exception as exc:
+            sqlite3 = sys.modules.get("sqlite3")  # not imported for --help; only a store raises this
+            if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
+                if "locked" in str(exc) or "busy" in str(exc):
+                    _fail("the store is busy in another llmcards process; try again in a moment")
+                _fail(f"store error: {exc}")
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+def _with_hint(exc: UserError) -> str:
+    """The error's message, plus the command that helps, where there is one."""
+    if isinstance(exc, UnknownCardError) and not exc.suggestions:
+        return f"{exc.message}; see `llmcards list --search TEXT`"
+    if isinstance(exc, DuplicateQuestionError):
+        return f"{exc.message}; edit it with `llmcards edit {exc.card_id}`"
+    return exc.message
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err = make_console(stderr=True)
+    err.print(f"error: {message}", markup=False, highlight=False, style="red", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=CommandGroup,
+    name="llmcards",
+    help="Spaced-repetition flashcards for LLM / ML interviews, in the terminal.\n\n"
+    "Example: llmcards review",
+    no_args_is_help=True,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+# Options shared by several commands.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+TagsOption = Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG",
+                                                         help="Only cards with this tag (repeatable: all must match).")]
+TagOption = Annotated[Optional[str], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")]
+IdsArgument = Annotated[list[str], typer.Argument(metavar="ID...", help="Card ids.")]
+YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")]
+
+
+def print_json(data: object) -> None:
+    import json
+
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class _State:
+    def __init__(self, db: Optional[Path]) -> None:
+        self.db = db
+
+
+def make_console(stderr: bool = False) -> "Console":
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def now_utc() -> datetime:
+    """The current time, or ``$LLMCARDS_NOW`` (ISO 8601) when set, for reproducible runs."""
+    pinned = os.environ.get(NOW_ENV)
+    if pinned:
+        try:
+            value = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError(f"{NOW_ENV}={pinned!r} is not an ISO 8601 time like 2026-11-22T08:00:00Z") from None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> "Store":
+    """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+    from llmcards.config import resolve_db_path
+    from llmcards.store import Store
+    from llmcards.sync import sync_bundled_if_changed
+
+    state: _State = ctx.find_root().obj or _State(None)
+    store = Store.open(resolve_db_path(state.db))
+    ctx.call_on_close(store.close)
+    if sync_bank:
+        first = store.cards.count() == 0
+        report = sync_bundled_if_changed(store, now=now_utc())
+        if report is not None and (first or report.changed):
+            from llmcards.render import sync_report_text
+
+            message = sync_report_text(report, first_run=first)
+            if first:
+                message.append(f"\nYour store is {store.path}", style="dim")
+            make_console(stderr=True).print(message)
+    return store
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"llmcards {version('llmcards')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", help="The review store (SQLite). Default: $LLMCARDS_DB, else the user data directory.",
+                     metavar="PATH", show_default=False),
+    ] = None,
+) -> None:
+    """Spaced-repetition flashcards for LLM / ML interviews, in the terminal.
+
+    Example: llmcards review
+    """
+    ctx.obj = _State(db)

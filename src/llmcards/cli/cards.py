@@ -1,0 +1,282 @@
+"""Commands on cards: import, add, list, show, edit, suspend, unsuspend, delete."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from llmcards.cli._app import (
+    IdsArgument,
+    JsonOption,
+    TagsOption,
+    YesOption,
+    make_console,
+    app,
+    now_utc,
+    open_store,
+    print_json,
+)
+from llmcards.errors import UserError
+
+if TYPE_CHECKING:
+    from llmcards.models import Question
+
+
+# --------------------------------------------------------------------------- import
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[Optional[Path], typer.Argument(help="A bank YAML file. Default: the bundled bank.",
+                                                   show_default=False)] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Sync a bank file into the store by id (the bundled bank when no FILE is given).
+
+    New ids are added, edited text is updated without losing progress, and cards that
+    left the file are retired (their history is kept).
+
+    Example: llmcards import my-cards.yaml
+    """
+    from llmcards.sync import import_file
+
+    store = open_store(ctx, sync_bank=file is not None)
+    report = import_file(store, file, now=now_utc())
+    if json_out:
+        from llmcards.render import sync_report_json
+
+        print_json(sync_report_json(report))
+        return
+    from llmcards.render import sync_report_text
+
+    make_console().print(sync_report_text(report))
+
+
+# --------------------------------------------------------------------------- add
+@app.command()
+def add(
+    ctx: typer.Context,
+    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
+    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
+    answer_file: Annotated[Optional[Path], typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
+                                                        metavar="FILE", allow_dash=True)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
+    card_id: Annotated[Optional[str], typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
+) -> None:
+    """Add a card of your own.
+
+    With no options it asks for the card (or opens $EDITOR when set).
+
+    Example: llmcards add -q "What does KV cache store?" -a "Past keys and values" -t inference
+    """
+    from llmcards.cards import add_card
+
+    if answer is not None and answer_file is not None:
+        raise UserError("give the answer with -a or --answer-file, not both")
+    if answer_file is not None:
+        answer = _read_answer_file(answer_file)
+    tags = list(tag or [])
+    store = open_store(ctx)
+    if question is None:
+        if answer is not None or tags:
+            raise UserError("missing -q/--question")
+        drafted = _ask_card()
+        if drafted is None:
+            make_console(stderr=True).print("Nothing added (empty question).")
+            raise typer.Exit(1)
+        question, answer, tags = drafted.question, drafted.answer, list(drafted.tags)
+    card = add_card(store, question=question, answer=answer, tags=tags, card_id=card_id, now=now_utc())
+    make_console().print(f"Added {card.id}", markup=False, highlight=False)
+
+
+def _read_answer_file(path: Path) -> str:
+    from llmcards.bank import read_bytes
+
+    if str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _ask_card() -> Question | None:
+    """Draft a card in $EDITOR, or by prompting on the terminal."""
+    from llmcards import cards
+    from llmcards.models import Question
+
+    if cards.editor_command():
+        return cards.new_card_in_editor()
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to ask on; pass -q/--question and -a/--answer")
+    question = typer.prompt("Question").strip()
+    if not question:
+        return None
+    typer.echo("Answer (Markdown; finish with an empty line twice, or Ctrl-D):")
+    lines: list[str] = []
+    blank = 0
+    while True:
+        try:
+            line = input()
+        except EOFError:
+            break
+        blank = blank + 1 if not line.strip() else 0
+        if blank >= 2:
+            break
+        lines.append(line)
+    raw_tags = typer.prompt("Tags (space-separated, optional)", default="", show_default=False)
+    answer = "\n".join(lines).strip("\n") or None
+    return Question(id="new-card", question=question, answer=answer, tags=tuple(raw_tags.split()))
+
+
+# --------------------------------------------------------------------------- list
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    tag: TagsOption = None,
+    search: Annotated[Optional[str], typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
+    due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
+    new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
+    suspended: Annotated[bool, typer.Option("--suspended", help="Only suspended cards.")] = False,
+    unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
+    retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
+    limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List cards, filtered.
+
+    Example: llmcards list --tag attention --search 复杂度
+    """
+    from llmcards.store import CardFilter
+
+    store = open_store(ctx)
+    now = now_utc()
+    effective = limit if limit is not None else (None if json_out else 50)
+    flt = CardFilter(tags=tuple(tag or ()), search=search, due=due, new=new, suspended=suspended,
+                     unanswered=unanswered, retired=retired, limit=effective or None)
+    found = store.cards.list(flt, now=now)
+    if json_out:
+        from llmcards.render import card_json
+
+        print_json([card_json(c) for c in found])
+        return
+    total = store.cards.count_matching(flt, now=now) if flt.limit is not None and len(found) >= flt.limit else len(found)
+    from llmcards.render import cards_table
+
+    make_console().print(cards_table(found, now, total=total))
+
+
+# --------------------------------------------------------------------------- show
+@app.command()
+def show(
+    ctx: typer.Context,
+    card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Show one card: question, rendered answer, tags, sources, schedule and history.
+
+    Example: llmcards show lora-principle
+    """
+    store = open_store(ctx)
+    card = store.cards.require(card_id)
+    history = store.cards.history(card_id)
+    if json_out:
+        from llmcards.render import card_detail_json
+
+        print_json(card_detail_json(card, history))
+        return
+    from llmcards.render import card_detail
+    from llmcards.scheduler import Scheduler
+
+    now = now_utc()
+    settings = store.settings()
+    r = Scheduler(settings).retrievability(card.schedule, now)
+    make_console().print(card_detail(card, history, now, r))
+
+
+# --------------------------------------------------------------------------- edit
+@app.command()
+def edit(
+    ctx: typer.Context,
+    card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
+    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
+    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
+) -> None:
+    """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
+
+    Example: llmcards edit lora-principle -t peft -t finetuning
+    """
+    store = open_store(ctx)
+    from llmcards.cards import edit_card
+
+    edited = edit_card(store, card_id, question=question, answer=answer, tags=tag, now=now_utc())
+    if edited is None:
+        make_console().print(f"No changes to {card_id}.", markup=False, highlight=False)
+    else:
+        make_console().print(f"Updated {card_id}; its schedule is unchanged.", markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- suspend / delete
+@app.command()
+def suspend(
+    ctx: typer.Context,
+    card_ids: IdsArgument,
+) -> None:
+    """Suspend cards: they stay in the store but leave the review.
+
+    Example: llmcards suspend bn-vs-ln lora-principle
+    """
+    _set_suspended(ctx, card_ids, True)
+
+
+@app.command()
+def unsuspend(
+    ctx: typer.Context,
+    card_ids: IdsArgument,
+) -> None:
+    """Bring suspended cards back into the review.
+
+    Example: llmcards unsuspend bn-vs-ln
+    """
+    _set_suspended(ctx, card_ids, False)
+
+
+def _set_suspended(ctx: typer.Context, card_ids: list[str], suspended: bool) -> None:
+    from llmcards.render import plural
+
+    store = open_store(ctx)
+    ids = store.cards.require_ids(card_ids)
+    changed = store.cards.set_suspended(ids, suspended, now=now_utc())
+    verb, already = ("Suspended", "already suspended") if suspended else ("Unsuspended", "were not suspended")
+    note = f" ({len(ids) - changed} {already})" if changed < len(ids) else ""
+    make_console().print(f"{verb} {plural(changed, 'card')}{note}.", markup=False, highlight=False)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    card_ids: IdsArgument,
+    yes: YesOption = False,
+) -> None:
+    """Delete cards and their review history for good (suspend keeps the history).
+
+    Example: llmcards delete my-card-1b4e2c --yes
+    """
+    store = open_store(ctx)
+    ids = store.cards.require_ids(card_ids)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError("refusing to delete without confirmation; add --yes")
+        names = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        if not typer.confirm(f"Delete {names} and their review history?", default=False):
+            make_console().print("Nothing deleted.")
+            raise typer.Exit(1)
+    from llmcards.render import plural
+
+    deleted = store.cards.delete(ids)
+    make_console().print(f"Deleted {plural(deleted, 'card')}.")
+
+
