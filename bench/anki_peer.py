@@ -162,8 +162,8 @@ def prep(llm_db: str, src_path: str, out: str, now_iso: str, raise_limits: bool)
 
 def first(path: str) -> None:
     """Cold process -> first queued card rendered; the runner times spawn -> READY."""
-    from anki.collection import Collection  # before anki.cards (circular import)
     from anki.cards import Card
+    from anki.collection import Collection  # before anki.cards (circular import)
 
     col = Collection(path)
     counts = col.sched.counts()
@@ -177,8 +177,8 @@ def first(path: str) -> None:
 
 def answer(path: str, n: int) -> None:
     """Answer ``n`` cards Good; time answer_card alone, and answer -> next question rendered."""
-    from anki.collection import Collection  # before anki.cards (circular import)
     from anki.cards import Card
+    from anki.collection import Collection  # before anki.cards (circular import)
     from anki.scheduler.v3 import CardAnswer
 
     col = Collection(path)

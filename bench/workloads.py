@@ -22,13 +22,13 @@ import json
 import multiprocessing
 import os
 import random
-import sqlite3
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 # The pinned clock of every measurement (LLMCARDS_NOW), and the learner's history window.
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
@@ -320,7 +320,6 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     """
     from llmcards.config import Settings
     from llmcards.scheduler import Scheduler
-    from llmcards.store import Store
 
     w = Workload("verify", 300, 99, "verification")
     a_path, b_path = tmpdir / "verify-bulk.db", tmpdir / "verify-api.db"

@@ -6,8 +6,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from llmcards.config import Settings
 from llmcards.models import Grade, Question, State
 from llmcards.session import Session, SessionOptions

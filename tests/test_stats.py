@@ -10,9 +10,10 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,9 +23,8 @@ from rich.console import Console
 from llmcards.config import Settings
 from llmcards.errors import UserError
 from llmcards.models import CardState, Grade, Question, State
-from llmcards.render_stats import heat_level, heat_ranges, hbar, stats_renderable
-from llmcards.scheduler import study_day
-from llmcards.scheduler import forgetting_curve
+from llmcards.render_stats import hbar, heat_level, heat_ranges, stats_renderable
+from llmcards.scheduler import forgetting_curve, study_day
 from llmcards.stats import Stats, compute_stats, to_json
 from llmcards.store import Store
 from llmcards.sync import sync_questions

@@ -14,8 +14,7 @@ from llmcards.errors import UserError
 from llmcards.models import Grade, State
 from llmcards.scheduler import Scheduler
 from llmcards.store import Store
-from llmcards.sync import import_file
-from llmcards.sync import sync_questions
+from llmcards.sync import import_file, sync_questions
 from tests.helpers import NOW, SMALL_BANK, snapshot, write
 
 

@@ -8,10 +8,10 @@ import re
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from llmcards.bank import ID_RE, dump_card, parse_card

@@ -6,8 +6,8 @@ User text never reaches Rich as markup: it goes through ``rich.text.Text`` or th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TypedDict
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -226,7 +226,6 @@ def iso(value: datetime | None) -> str | None:
 
 def card_detail(card: Card, history: Sequence[ReviewRecord], now: datetime, retrievability: float) -> Group:
     """Everything about one card, for ``llmcards show``."""
-    from rich.panel import Panel
 
     s = card.schedule
     facts = Table.grid(padding=(0, 2))

@@ -11,6 +11,7 @@ are block characters and heatmap levels are shades.
 from __future__ import annotations
 
 from datetime import date, timedelta
+
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule

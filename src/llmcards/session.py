@@ -76,7 +76,7 @@ class Summary:
 class Session:
     """The queue of one sitting. Build it with :meth:`Session.start`."""
 
-    store: "Store"
+    store: Store
     scheduler: Scheduler
     settings: Settings
     options: SessionOptions
@@ -88,20 +88,20 @@ class Session:
     new: list[Card] = field(default_factory=list)
     cram: list[Card] = field(default_factory=list)
     answers: list[_Answer] = field(default_factory=list)
-    flt: "QueueFilter | None" = None
+    flt: QueueFilter | None = None
     _front: Card | None = None  # a card put back by undo, shown next
 
     @classmethod
     def start(
         cls,
-        store: "Store",
+        store: Store,
         settings: Settings,
         now: datetime,
         options: SessionOptions = SessionOptions(),
         *,
         tz: tzinfo | None = None,
         fuzz: bool = True,
-    ) -> "Session":
+    ) -> Session:
         """Build today's queue: due learning/review cards, then new cards, within limits."""
         from llmcards.store import QueueFilter
 

@@ -39,7 +39,7 @@ class Retention:
         """The share passed, or None when there was nothing to measure."""
         return self.passed / self.reviews if self.reviews else None
 
-    def __add__(self, other: "Retention") -> "Retention":
+    def __add__(self, other: Retention) -> Retention:
         return Retention(self.reviews + other.reviews, self.passed + other.passed)
 
 
@@ -206,7 +206,7 @@ class Stats:
 
 
 def compute_stats(
-    store: "Store",
+    store: Store,
     now: datetime,
     settings: Settings,
     *,

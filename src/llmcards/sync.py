@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from llmcards.errors import UserError

@@ -6,8 +6,8 @@ Light on imports: pylatexenc is loaded only when a formula is actually converted
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 # C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -13,9 +13,9 @@ import sys
 import termios
 import time
 import tty
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
 
 from rich.console import Console, RenderableType
 from rich.panel import Panel

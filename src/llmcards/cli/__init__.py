@@ -7,10 +7,12 @@ its commands on :data:`llmcards.cli._app.app`, in the order ``--help`` lists the
 
 from __future__ import annotations
 
-from llmcards.cli import review  # noqa: F401  (each import registers its commands)
-from llmcards.cli import cards  # noqa: F401
-from llmcards.cli import stats  # noqa: F401
-from llmcards.cli import config  # noqa: F401
+from llmcards.cli import (
+    cards,  # noqa: F401
+    config,  # noqa: F401
+    review,  # noqa: F401  (each import registers its commands)
+    stats,  # noqa: F401
+)
 from llmcards.cli._app import app
 
 __all__ = ["app", "main"]

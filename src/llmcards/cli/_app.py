@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -74,9 +74,9 @@ app = typer.Typer(
 
 # Options shared by several commands.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-TagsOption = Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG",
+TagsOption = Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG",
                                                          help="Only cards with this tag (repeatable: all must match).")]
-TagOption = Annotated[Optional[str], typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")]
+TagOption = Annotated[str | None, typer.Option("-t", "--tag", metavar="TAG", help="Only cards with this tag.")]
 IdsArgument = Annotated[list[str], typer.Argument(metavar="ID...", help="Card ids.")]
 YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")]
 
@@ -88,11 +88,11 @@ def print_json(data: object) -> None:
 
 
 class _State:
-    def __init__(self, db: Optional[Path]) -> None:
+    def __init__(self, db: Path | None) -> None:
         self.db = db
 
 
-def make_console(stderr: bool = False) -> "Console":
+def make_console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
@@ -110,7 +110,7 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> "Store":
+def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
     from llmcards.config import resolve_db_path
     from llmcards.store import Store
@@ -146,7 +146,7 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     db: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--db", help="The review store (SQLite). Default: $LLMCARDS_DB, else the user data directory.",
                      metavar="PATH", show_default=False),
     ] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,8 @@ from llmcards.cli._app import (
     JsonOption,
     TagsOption,
     YesOption,
-    make_console,
     app,
+    make_console,
     now_utc,
     open_store,
     print_json,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Optional[Path], typer.Argument(help="A bank YAML file. Default: the bundled bank.",
+    file: Annotated[Path | None, typer.Argument(help="A bank YAML file. Default: the bundled bank.",
                                                    show_default=False)] = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -58,12 +58,12 @@ def import_cmd(
 @app.command()
 def add(
     ctx: typer.Context,
-    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
-    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
-    answer_file: Annotated[Optional[Path], typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
+    question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
+    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
+    answer_file: Annotated[Path | None, typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
                                                         metavar="FILE", allow_dash=True)] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
-    card_id: Annotated[Optional[str], typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
+    card_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
 ) -> None:
     """Add a card of your own.
 
@@ -136,13 +136,13 @@ def _ask_card() -> Question | None:
 def list_cmd(
     ctx: typer.Context,
     tag: TagsOption = None,
-    search: Annotated[Optional[str], typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
+    search: Annotated[str | None, typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
     new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
     suspended: Annotated[bool, typer.Option("--suspended", help="Only suspended cards.")] = False,
     unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
     retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
-    limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
     json_out: JsonOption = False,
 ) -> None:
     """List cards, filtered.
@@ -201,9 +201,9 @@ def show(
 def edit(
     ctx: typer.Context,
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
-    question: Annotated[Optional[str], typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
-    answer: Annotated[Optional[str], typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
+    question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
+    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
 ) -> None:
     """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
 

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from llmcards.cli._app import (
-    JsonOption,
-    make_console,
     CommandGroup,
+    JsonOption,
     app,
+    make_console,
     open_store,
     print_json,
 )

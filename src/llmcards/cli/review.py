@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from llmcards.cli._app import (
     TagsOption,
-    make_console,
     app,
+    make_console,
     now_utc,
     open_store,
 )
@@ -22,7 +22,7 @@ from llmcards.errors import UserError
 def review(
     ctx: typer.Context,
     tag: TagsOption = None,
-    limit: Annotated[Optional[int], typer.Option("-n", "--limit", metavar="N", help="At most N cards.", min=1)] = None,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", help="At most N cards.", min=1)] = None,
     no_new: Annotated[bool, typer.Option("--no-new", help="No new cards, only due ones.")] = False,
     cram: Annotated[bool, typer.Option("--cram", help="Practise cards even if not due; the schedule is not changed.")] = False,
     include_unanswered: Annotated[bool, typer.Option("--include-unanswered", help="Also show cards with no answer yet.")] = False,

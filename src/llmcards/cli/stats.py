@@ -9,8 +9,8 @@ import typer
 from llmcards.cli._app import (
     JsonOption,
     TagOption,
-    make_console,
     app,
+    make_console,
     now_utc,
     open_store,
     print_json,

@@ -11,7 +11,7 @@ and by tests that read a store back through these models.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -32,21 +32,20 @@ from sqlalchemy.types import TypeDecorator
 from llmcards.schema import SCHEMA_VERSION
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC as naive text (SQLite keeps no zone) and returns aware UTC datetimes."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; pass timezone-aware UTC")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
-    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
@@ -62,25 +61,25 @@ class CardRow(Base):
     id: Mapped[str] = mapped_column(String, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     question: Mapped[str] = mapped_column(Text, nullable=False)
-    answer: Mapped[Optional[str]] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list, in order
     sources: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
     origin: Mapped[str] = mapped_column(String, nullable=False)  # models.Origin: 'bank' or 'user'
-    import_path: Mapped[Optional[str]] = mapped_column(Text)  # the user file it was imported from
+    import_path: Mapped[str | None] = mapped_column(Text)  # the user file it was imported from
     content_hash: Mapped[str] = mapped_column(String, nullable=False)  # of the text now
-    source_hash: Mapped[Optional[str]] = mapped_column(String)  # of the text last read from its bank file
+    source_hash: Mapped[str | None] = mapped_column(String)  # of the text last read from its bank file
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     suspended: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     retired: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    buried_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    buried_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # FSRS state. state: 0 new, 1 learning, 2 review, 3 relearning.
     state: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    step: Mapped[Optional[int]] = mapped_column(Integer)
-    stability: Mapped[Optional[float]] = mapped_column(Float)
-    difficulty: Mapped[Optional[float]] = mapped_column(Float)
-    due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    last_review: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    step: Mapped[int | None] = mapped_column(Integer)
+    stability: Mapped[float | None] = mapped_column(Float)
+    difficulty: Mapped[float | None] = mapped_column(Float)
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_review: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     lapses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
@@ -119,13 +118,13 @@ class ReviewLogRow(Base):
     rating: Mapped[int] = mapped_column(Integer, nullable=False)
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     study_day: Mapped[str] = mapped_column(String, nullable=False)  # local study date, YYYY-MM-DD
-    duration_ms: Mapped[Optional[int]] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
     prev_state: Mapped[int] = mapped_column(Integer, nullable=False)
-    prev_interval_days: Mapped[Optional[float]] = mapped_column(Float)  # due - last_review before
+    prev_interval_days: Mapped[float | None] = mapped_column(Float)  # due - last_review before
     state: Mapped[int] = mapped_column(Integer, nullable=False)
-    stability: Mapped[Optional[float]] = mapped_column(Float)
-    difficulty: Mapped[Optional[float]] = mapped_column(Float)
-    due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    stability: Mapped[float | None] = mapped_column(Float)
+    difficulty: Mapped[float | None] = mapped_column(Float)
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cram: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     __table_args__ = (
