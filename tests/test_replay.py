@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -26,9 +28,18 @@ steps = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(list(Grade)), st.f
 
 
 def _new_store(tmp: Path) -> Store:
-    store = Store.open(tmp / f"replay-{random.random()}.db")
-    sync_questions(store, CARDS, origin="bank", import_path=None, now=NOW, source="test")
-    return store
+    """A fresh store with CARDS, copied from a template made once per test (making a schema costs ~0.1 s).
+
+    Each example gets its own file: hypothesis seeds the global ``random`` for each example, so a
+    name drawn from it would repeat, and an example would carry on from the previous one's history.
+    """
+    template = tmp / "template.db"
+    if not template.exists():
+        with Store.open(template) as made:
+            sync_questions(made, CARDS, origin="bank", import_path=None, now=NOW, source="test")
+    path = Path(tempfile.mkdtemp(dir=tmp)) / "replay.db"
+    shutil.copyfile(template, path)
+    return Store.open(path)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -79,8 +90,8 @@ def test_replay_rebuilds_a_schedule_that_was_lost(tmp_path: Path) -> None:
 
 def test_fuzz_is_seeded_by_card_and_review_count() -> None:
     scheduler = Scheduler(Settings(learning_steps=()), fuzz=True)
-    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW, last_review=NOW - timedelta(days=40),
-                       reps=3)
+    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW,
+                       last_review=NOW - timedelta(days=40), reps=3)
     dues = {scheduler.review(review, Grade.GOOD, NOW, card_id=f"card-{i}").due for i in range(30)}
     assert len(dues) > 3  # fuzz spreads different cards
     first = scheduler.review(review, Grade.GOOD, NOW, card_id="card-1")
