@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 from llmcards.config import DB_ENV, resolve_db_path
 from llmcards.errors import UserError
 from llmcards.models import CardState, Grade, State
+from llmcards.schema import SCHEMA_VERSION
 from llmcards.store import Store, from_db, to_db
-from tests.helpers import NOW
+from tests.helpers import NOW, V2_STORE
 
 
 def test_datetimes_round_trip_as_aware_utc(store: Store) -> None:
@@ -62,7 +64,7 @@ def test_store_uses_wal_busy_timeout_and_indexes(store: Store, db_path: Path) ->
         (to_db(NOW),)))
     assert "ix_cards_active_due" in plan
     versions = store.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert versions == ("2",)
+    assert versions == (str(SCHEMA_VERSION),)
 
 
 def test_db_location_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,16 +109,21 @@ def test_failed_write_rolls_back(store: Store) -> None:
     assert store.cards.require("bn-vs-ln") == before
 
 
-def test_older_store_is_migrated_on_open(store: Store, db_path: Path) -> None:
-    store.conn.execute("DROP INDEX ix_review_logs_retention")
-    store.conn.execute("DROP INDEX ix_cards_stats")
-    store.conn.execute("ALTER TABLE cards DROP COLUMN source_hash")
-    store.conn.execute("PRAGMA user_version = 1")
-    store.close()
+def test_older_store_is_migrated_on_open(tmp_path: Path) -> None:
+    db_path = tmp_path / "v1.db"
+    shutil.copyfile(V2_STORE, db_path)  # made a schema-1 store by taking away what schema 2 added
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP INDEX ix_review_logs_retention")
+    conn.execute("DROP INDEX ix_cards_stats")
+    conn.execute("ALTER TABLE cards DROP COLUMN source_hash")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
     with Store.open(db_path) as reopened:
         names = {r[0] for r in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"ix_review_logs_retention", "ix_cards_stats"} <= names
+        assert {"ix_review_logs_retention", "ix_cards_stats", "ix_review_logs_uuid"} <= names
         columns = {r[1] for r in reopened.conn.execute("PRAGMA table_info(cards)")}
         assert "source_hash" in columns
-        assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert reopened.cards.count() == 5
+        assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert reopened.cards.count() == 8
+        assert reopened.conn.execute("SELECT count(*) FROM review_logs WHERE uuid IS NOT NULL").fetchone()[0] == 8

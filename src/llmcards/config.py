@@ -17,6 +17,10 @@ from typing import Any
 from llmcards.errors import UserError
 
 DB_ENV = "LLMCARDS_DB"
+LOCAL_SETTINGS = ("sync_url",)  # settings of this device only, never shared through a hub
+# The settings a schedule depends on: a replay uses, for each review, the values in effect when it was made.
+SCHEDULING_SETTINGS = ("desired_retention", "learning_steps", "relearning_steps", "maximum_interval",
+                       "fsrs_parameters")
 DB_FILENAME = "llmcards.db"
 
 
@@ -120,6 +124,38 @@ def format_parameters(values: tuple[float, ...]) -> str:
     return " ".join(repr(v) for v in values)
 
 
+HUB_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+               "postgresql+psycopg": "postgresql+psycopg"}
+HUB_EXAMPLES = "sqlite:///path/to/hub.db or postgresql+psycopg://user@host/dbname"
+
+
+def check_hub_url(text: str, *, allow_password: bool = False) -> str:
+    """A hub URL, checked and normalized ("" for none): a SQLite file as an absolute path, PostgreSQL
+    through psycopg 3. Without ``allow_password`` a password is refused, since settings are stored.
+    Messages never repeat the URL, which may hold a password. (No SQLAlchemy here: settings are
+    parsed on every command.)"""
+    text = text.strip()
+    if not text:
+        return ""
+    scheme, sep, rest = text.partition("://")
+    driver = HUB_DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        named = f"{scheme!r} is not a supported kind of hub" if sep and "@" not in scheme else "not a hub URL"
+        raise ValueError(f"{named}; write {HUB_EXAMPLES}")
+    if driver == "sqlite":
+        path, mark, query = rest.partition("?")
+        path = path[1:] if path.startswith("/") else path  # sqlite:///relative, sqlite:////absolute
+        if not path or path == ":memory:":
+            raise ValueError("a SQLite hub is a file: write sqlite:///path/to/hub.db")
+        return f"sqlite:///{os.path.abspath(os.path.expanduser(path))}{mark}{query}"
+    location = rest.split("/", 1)[0].split("?", 1)[0]
+    userinfo = location.rpartition("@")[0]
+    if ":" in userinfo and not allow_password:
+        raise ValueError("the URL holds a password, and llmcards never stores one; remove it and "
+                         "put the password in ~/.pgpass or $PGPASSWORD")
+    return f"{driver}://{rest}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Review settings. Defaults follow Anki's."""
@@ -132,6 +168,7 @@ class Settings:
     relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
     maximum_interval: int = 36500
     fsrs_parameters: tuple[float, ...] = field(default_factory=default_parameters)
+    sync_url: str = ""  # the hub of `llmcards sync`; this device's only (LOCAL_SETTINGS)
 
     def to_strings(self) -> dict[str, str]:
         """Every setting as the text ``config set`` accepts."""
@@ -179,6 +216,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "relearning_steps": parse_steps,
     "maximum_interval": _int_in(1, 36500),
     "fsrs_parameters": parse_parameters,
+    "sync_url": check_hub_url,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -190,4 +228,6 @@ DESCRIPTIONS: dict[str, str] = {
     "relearning_steps": "intervals after a lapse, e.g. '10m'",
     "maximum_interval": "longest interval in days",
     "fsrs_parameters": "the FSRS model's 21 parameters (fsrs's defaults until you fit your own)",
+    "sync_url": "the hub `llmcards sync` uses (this device only): sqlite:///path/hub.db or "
+                "postgresql+psycopg://user@host/dbname",
 }

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 BANK_ORIGIN = "bank"  # a card from the bundled bank (or $LLMCARDS_BANK)
 USER_ORIGIN = "user"  # a card from a person's own file, or made with ``llmcards add``
 MATURE_DAYS = 21  # a review card is mature from an interval of 21 days (as in Anki)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def uuid7(at: datetime) -> str:
+    """A UUID version 7 (RFC 9562) for something that happened at ``at``: 48 bits of Unix time in
+    milliseconds, then 74 random bits, so that ids sort by time and never collide across devices.
+
+    Python's ``uuid`` module has no version 7 before 3.14.
+    """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime; pass timezone-aware times")
+    ms = (at - _EPOCH) // _MS
+    if not 0 <= ms < 1 << 48:
+        raise ValueError(f"{at} is outside the range of UUIDv7 timestamps")
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
+    value = (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def uuid7_time(value: str) -> datetime:
+    """The millisecond a :func:`uuid7` id was made for."""
+    return _EPOCH + int(value.replace("-", "")[:12], 16) * _MS
 
 
 class State(IntEnum):
@@ -118,6 +144,43 @@ class ReviewRecord:
     due: datetime | None
     prev_state: State
     cram: bool = False
+    uuid: str = ""  # its id across devices (a UUIDv7 of reviewed_at)
+
+
+# What a store records as events besides reviews (see :mod:`llmcards.merge` for how they merge).
+EVENT_KINDS = ("add", "edit", "suspend", "unsuspend", "bury", "delete", "setting", "unreview")
+TEXT_FIELDS = ("question", "answer", "tags", "sources", "retired")  # what `add` sets and `edit` changes
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change made on some device: a card added, edited, suspended..., a setting changed,
+    a review taken back. (Reviews themselves live in the review log, with ids of their own.)"""
+
+    id: str  # a UUIDv7 of ``at``
+    device: str
+    at: datetime
+    kind: str
+    card_id: str | None
+    data: dict[str, Any]
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        """Last writer wins by this: the event's time, ties broken by its id."""
+        return (self.at, self.id)
+
+
+class WireEvent(NamedTuple):
+    """An event as it travels between a store and a hub: times as the store's UTC text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, which sorts as time does), ``data`` as JSON text.
+    Reviews travel as events of kind ``review``."""
+
+    id: str
+    device: str
+    at: str
+    kind: str
+    card_id: str | None
+    data: str
 
 
 class ExistingCard(NamedTuple):

@@ -216,12 +216,12 @@ class Session:
     def can_undo(self) -> bool:
         return bool(self.answers)
 
-    def undo(self) -> Card | None:
+    def undo(self, now: datetime | None = None) -> Card | None:
         """Take back the last grade: restore the card's state, delete its log, show it again."""
         if not self.answers:
             return None
         last = self.answers.pop()
-        self.store.queue.undo_review(last.log_id, last.card.id, last.card.schedule, cram=self.options.cram)
+        self.store.queue.undo_review(last.log_id, last.card.id, last.card.schedule, cram=self.options.cram, now=now)
         # Drop the copy that the grade put back into a queue.
         for name in ("learning", "cram"):
             queue: list[Card] = getattr(self, name)
@@ -246,7 +246,7 @@ class Session:
 
     def bury(self, card: Card, now: datetime) -> None:
         """Hide the card until the next study day begins."""
-        self.store.cards.bury(card.id, self.day_end)
+        self.store.cards.bury(card.id, self.day_end, now=now)
         self._drop(card)
 
     def _drop(self, card: Card) -> None:

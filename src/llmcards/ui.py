@@ -275,7 +275,7 @@ class ReviewScreen:
                 self.message = Text("Show the answer first (space), then grade it.", style="yellow")
             elif key == "u":
                 if self.session.can_undo():
-                    undone = self.session.undo()
+                    undone = self.session.undo(self.clock())
                     self.message = Text(f"Undid the grade of {undone.id if undone else ''}.", style="yellow")
                     return True
                 self.message = Text("Nothing to undo.", style="yellow")

@@ -276,7 +276,7 @@ def delete(
             raise typer.Exit(1)
     from llmcards.render import plural
 
-    deleted = store.cards.delete(ids)
+    deleted = store.cards.delete(ids, now=now_utc())
     make_console().print(f"Deleted {plural(deleted, 'card')}.")
 
 

@@ -11,6 +11,7 @@ from llmcards.cli._app import (
     JsonOption,
     app,
     make_console,
+    now_utc,
     open_store,
     print_json,
 )
@@ -75,7 +76,7 @@ def config_set(
     store = open_store(ctx, sync_bank=False)
     updated = store.settings().with_value(key, value)
     text = updated.to_strings()[key]
-    store.save_setting(key, text)
+    store.save_setting(key, text, now=now_utc())
     make_console().print(f"{key} = {text or '(none)'}", markup=False, highlight=False)
 
 
@@ -97,7 +98,7 @@ def config_reset(
     defaults = Settings().to_strings()
     with store.write():
         for key in dict.fromkeys(keys):
-            store.reset_setting(key)
+            store.reset_setting(key, now=now_utc())
     for key in dict.fromkeys(keys):
         make_console().print(f"{key} = {defaults[key] or '(none)'} (default)", markup=False, highlight=False)
 

@@ -5,4 +5,5 @@ compares it with ``PRAGMA user_version``) never imports SQLAlchemy; the models a
 loaded only when a store is created or migrated.
 """
 
-SCHEMA_VERSION = 2  # 1: first release; 2: covering indexes for stats, cards.source_hash
+SCHEMA_VERSION = 3  # 1: first release; 2: covering indexes for stats, cards.source_hash;
+# 3: review ids and devices, the events table (sync between devices; see llmcards.schema.v3)

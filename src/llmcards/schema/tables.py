@@ -108,12 +108,25 @@ class CardTagRow(Base):
     __table_args__ = (Index("ix_card_tags_card", "card_id"),)
 
 
+SINCE_3 = {"since": 3}  # added by schema 3 (llmcards.schema.v3 migrates older stores)
+
+
+def since(item: Any) -> int:
+    """The schema version that added a table, column or index (1 when not marked)."""
+    return int(item.info.get("since", 1))
+
+
 class ReviewLogRow(Base):
-    """One grade: when, how, and the card's state before and after."""
+    """One grade: when, how, and the card's state before and after.
+
+    A grade is an event shared between devices: ``uuid`` (a UUIDv7 of ``reviewed_at``) names it
+    everywhere, ``device`` made it, ``pushed`` says whether it has reached the hub.
+    """
 
     __tablename__ = "review_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String, nullable=False, info=SINCE_3)
     card_id: Mapped[str] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), nullable=False)
     rating: Mapped[int] = mapped_column(Integer, nullable=False)
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -126,14 +139,46 @@ class ReviewLogRow(Base):
     difficulty: Mapped[float | None] = mapped_column(Float)
     due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cram: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    device: Mapped[str] = mapped_column(String, nullable=False, info=SINCE_3)
+    pushed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("0"),
+                                         info=SINCE_3)
 
     __table_args__ = (
+        Index("ix_review_logs_uuid", "uuid", unique=True, info=SINCE_3),
+        Index("ix_review_logs_unpushed", "id", sqlite_where=text("pushed = 0"), info=SINCE_3),
         Index("ix_review_logs_card", "card_id", "reviewed_at"),
         Index("ix_review_logs_day", "study_day", "rating"),
         Index("ix_review_logs_time", "reviewed_at"),
         # True retention reads only these reviews and columns.
         Index("ix_review_logs_retention", "study_day", "rating", "prev_interval_days",
               sqlite_where=text("prev_state = 2 AND cram = 0")),
+    )
+
+
+class EventRow(Base):
+    """A change other than a grade, as an event to share with other devices: a card added, edited,
+    suspended, unsuspended, buried or deleted, a setting changed, a pushed grade taken back.
+
+    ``data`` is JSON: the card's text for ``add``, the changed fields for ``edit``, ``{"key", "value"}``
+    for ``setting``, ``{"review": uuid}`` for ``unreview``. Events pulled from the hub are kept here
+    too (``pushed`` true), which is what the last-writer-wins rules compare with.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)  # a UUIDv7 of ``at``
+    device: Mapped[str] = mapped_column(String, nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    card_id: Mapped[str | None] = mapped_column(String)  # no foreign key: a deleted card keeps its events
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    pushed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("0"))
+
+    __table_args__ = (
+        Index("ix_events_card", "card_id", "at"),
+        Index("ix_events_kind", "kind", "at"),
+        Index("ix_events_unpushed", "at", sqlite_where=text("pushed = 0")),
+        {"info": SINCE_3},
     )
 
 
@@ -155,25 +200,31 @@ class SettingRow(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-def ensure_schema(path: str) -> None:
-    """Create the tables and indexes of a new store, or add what an older store lacks
-    (so far, migrations have only added indexes). Idempotent."""
+def ensure_schema(path: str, upto: int = SCHEMA_VERSION) -> None:
+    """Create the tables and indexes of a new store, or add what an older store lacks of schema
+    ``upto``, and stamp the store with that version. Idempotent.
+
+    Up to schema 2, migrations only added indexes and nullable columns, which this does from the
+    models. Schema 3 rebuilds a table, so an older store is brought to 2 here and to 3 by
+    :func:`llmcards.schema.v3.upgrade`; what schema 3 added is marked ``since`` 3 and left out.
+    """
     engine = create_engine(f"sqlite:///{path}")
     try:
         with engine.begin() as conn:
-            Base.metadata.create_all(conn)  # missing tables, with their indexes
-            for table in Base.metadata.sorted_tables:
+            tables = [t for t in Base.metadata.sorted_tables if since(t) <= upto]
+            Base.metadata.create_all(conn, tables=tables)  # missing tables, with their indexes
+            for table in tables:
                 present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
                 for column in table.columns:
-                    if column.name not in present:  # added columns are nullable, so ADD COLUMN is enough
+                    if column.name not in present and since(column) <= upto:
+                        # columns added before schema 3 are nullable, so ADD COLUMN is enough
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
                 for index in table.indexes:
-                    index.create(conn, checkfirst=True)
-            conn.exec_driver_sql(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    if since(index) <= upto:
+                        index.create(conn, checkfirst=True)
+            conn.exec_driver_sql("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(upto),))
+            conn.exec_driver_sql(f"PRAGMA user_version = {int(upto)}")
     finally:
         engine.dispose()
 

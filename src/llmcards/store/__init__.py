@@ -5,7 +5,8 @@
 - :mod:`~llmcards.store.queue`: the review queue (``store.queue``);
 - :mod:`~llmcards.store.banksync`: applying a bank sync (``store.bank``);
 - :mod:`~llmcards.store.stats`: the stats aggregates (``store.stats``);
-- :mod:`~llmcards.store.history`: the review log card by card, and replayed schedules (``store.history``).
+- :mod:`~llmcards.store.history`: the review log card by card, and replayed schedules (``store.history``);
+- :mod:`~llmcards.store.events`: events to share with other devices, and applying a hub sync (``store.events``).
 
 The store imports only :mod:`llmcards.models`, :mod:`llmcards.config`,
 :mod:`llmcards.errors` and :mod:`llmcards.schema`.
@@ -19,6 +20,7 @@ from pathlib import Path
 from llmcards.store.banksync import BankSync
 from llmcards.store.cards import CardFilter, Cards
 from llmcards.store.connection import Connection, from_db, to_db
+from llmcards.store.events import Events
 from llmcards.store.history import History
 from llmcards.store.queue import Queue, QueueFilter, StudiedOn
 from llmcards.store.stats import StatsQueries
@@ -39,6 +41,7 @@ class Store(Connection):
         self.bank = BankSync(self)
         self.stats = StatsQueries(self)
         self.history = History(self)
+        self.events = Events(self)
 
     @classmethod
     def open(cls, path: Path) -> Store:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from llmcards.models import ExistingCard, Question, SyncReport
-from llmcards.store.cards import json_list, update_text
+from llmcards.models import BANK_ORIGIN, ExistingCard, Question, SyncReport
+from llmcards.store.cards import add_event_data, changed_fields, json_list, update_text
 from llmcards.store.connection import Connection, to_db
 
 _EXISTING = "SELECT id, content_hash, source_hash, retired, origin, import_path FROM cards"
@@ -53,10 +53,22 @@ class BankSync:
         text (their schedule is kept), retired ones are flagged (their history is kept), and
         ``meta`` is written too. With ``file_sha``, the sync is stamped so that
         :meth:`synced_ids` can skip an unchanged re-import.
+
+        A file of the person's own is known only to this device, so its changes are recorded as
+        events (``add`` with the whole card, ``edit`` with what changed) for the other devices. The
+        bundled bank is not: every device syncs the same bank itself.
         """
         ts = to_db(now)
         by_id = {q.id: q for q in questions}
+        events = origin != BANK_ORIGIN
         with self.db.write() as c:
+            old: dict[str, tuple[str, ...]] = {}
+            if events:
+                for start in range(0, len(report.updated), 500):
+                    part = report.updated[start:start + 500]
+                    old.update((r[0], tuple(r[1:])) for r in c.execute(
+                        f"SELECT id, question, answer, tags, sources, retired FROM cards "
+                        f"WHERE id IN ({','.join('?' * len(part))})", part))
             position = c.execute("SELECT coalesce(max(position), 0) FROM cards").fetchone()[0]
             new_rows = []
             for card_id in report.added:
@@ -78,6 +90,18 @@ class BankSync:
                 update_text(c, by_id[card_id], ts, from_file=True)
             c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?",
                           [(ts, i) for i in report.retired])
+            if events:
+                for card_id in report.added:
+                    self.db.record_event(c, "add", card_id,
+                                         add_event_data(by_id[card_id], origin=origin, import_path=import_path), now)
+                for card_id in report.updated:
+                    fields = changed_fields(old[card_id][:4], by_id[card_id])
+                    if old[card_id][4]:
+                        fields["retired"] = False
+                    if fields:
+                        self.db.record_event(c, "edit", card_id, fields, now)
+                for card_id in report.retired:
+                    self.db.record_event(c, "edit", card_id, {"retired": True}, now)
             for key, value in (meta or {}).items():
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
             if file_sha is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -49,6 +50,19 @@ def card_from_row(row: Sequence[Any]) -> Card:
 
 def json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
+
+
+def add_event_data(q: Question, *, origin: str, import_path: str | None) -> dict[str, Any]:
+    """What an ``add`` event holds: everything another device needs to make the card."""
+    return {"question": q.question, "answer": q.answer, "tags": list(q.tags), "sources": list(q.sources),
+            "retired": False, "origin": origin, "import_path": import_path}
+
+
+def changed_fields(old: Sequence[Any], q: Question) -> dict[str, Any]:
+    """The text fields of ``q`` that differ from ``old`` (question, answer, tags JSON, sources JSON)."""
+    new = {"question": q.question, "answer": q.answer, "tags": list(q.tags), "sources": list(q.sources)}
+    before = {"question": old[0], "answer": old[1], "tags": json.loads(old[2]), "sources": json.loads(old[3])}
+    return {key: value for key, value in new.items() if before[key] != value}
 
 
 def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
@@ -130,7 +144,7 @@ class Cards:
         return None if row is None else str(row[0])
 
     def add(self, q: Question, *, now: datetime) -> None:
-        """Insert a card of the person's own as new, in one transaction."""
+        """Insert a card of the person's own as new, with its ``add`` event, in one transaction."""
         ts = to_db(now)
         with self.db.write() as c:
             position = c.execute("SELECT coalesce(max(position), 0) + 1 FROM cards").fetchone()[0]
@@ -142,16 +156,20 @@ class Cards:
                  q.content_hash(), ts, ts),
             )
             c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
+            self.db.record_event(c, "add", q.id, add_event_data(q, origin=USER_ORIGIN, import_path=None), now)
 
     def update(self, q: Question, *, now: datetime) -> bool:
-        """Replace a card's text; returns False when nothing changed. The schedule is kept."""
+        """Replace a card's text; returns False when nothing changed. The schedule is kept.
+        The ``edit`` event holds the fields that changed."""
         with self.db.write() as c:
-            row = c.execute("SELECT content_hash FROM cards WHERE id = ?", (q.id,)).fetchone()
+            row = c.execute("SELECT content_hash, question, answer, tags, sources FROM cards WHERE id = ?",
+                            (q.id,)).fetchone()
             if row is None:
                 raise self._unknown(q.id)
             if row[0] == q.content_hash():
                 return False
             update_text(c, q, to_db(now), from_file=False)
+            self.db.record_event(c, "edit", q.id, changed_fields(row[1:], q), now)
             return True
 
     def set_suspended(self, ids: Sequence[str], suspended: bool, *, now: datetime) -> int:
@@ -159,22 +177,30 @@ class Cards:
         with self.db.write() as c:
             changed = 0
             for card_id in ids:
-                changed += c.execute(
+                done = c.execute(
                     "UPDATE cards SET suspended = ?, updated_at = ? WHERE id = ? AND suspended != ?",
                     (int(suspended), to_db(now), card_id, int(suspended)),
                 ).rowcount
+                if done:
+                    self.db.record_event(c, "suspend" if suspended else "unsuspend", card_id, {}, now)
+                changed += done
             return changed
 
-    def bury(self, card_id: str, until: datetime) -> None:
+    def bury(self, card_id: str, until: datetime, *, now: datetime) -> None:
+        """Hide a card from review until ``until``."""
         with self.db.write() as c:
-            c.execute("UPDATE cards SET buried_until = ? WHERE id = ?", (to_db(until), card_id))
+            if c.execute("UPDATE cards SET buried_until = ? WHERE id = ?", (to_db(until), card_id)).rowcount:
+                self.db.record_event(c, "bury", card_id, {"until": to_db(until)}, now)
 
-    def delete(self, ids: Sequence[str]) -> int:
+    def delete(self, ids: Sequence[str], *, now: datetime) -> int:
         """Delete cards with their tags and review history."""
         with self.db.write() as c:
             deleted = 0
             for card_id in ids:
-                deleted += c.execute("DELETE FROM cards WHERE id = ?", (card_id,)).rowcount
+                done = c.execute("DELETE FROM cards WHERE id = ?", (card_id,)).rowcount
+                if done:
+                    self.db.record_event(c, "delete", card_id, {}, now)
+                deleted += done
             return deleted
 
     def _filter_sql(self, flt: CardFilter, now: datetime) -> tuple[str, list[Any]]:
@@ -210,21 +236,21 @@ class Cards:
         where, params = self._filter_sql(flt, now)
         return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
 
-    def all_tags(self) -> list[str]:
+    def all_tags(self) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
 
-    def history(self, card_id: str) -> list[ReviewRecord]:
+    def history(self, card_id: str) -> builtins.list[ReviewRecord]:
         """The card's review log, oldest first."""
         rows = self.db.conn.execute(
             "SELECT id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "
-            "prev_state, cram FROM review_logs WHERE card_id = ? ORDER BY reviewed_at, id",
+            "prev_state, cram, uuid FROM review_logs WHERE card_id = ? ORDER BY reviewed_at, uuid",
             (card_id,),
         ).fetchall()
         return [
             ReviewRecord(
                 id=r[0], card_id=r[1], rating=Grade(r[2]), reviewed_at=from_db_required(r[3]),
                 duration_ms=r[4], state=State(r[5]), stability=r[6], difficulty=r[7], due=from_db(r[8]),
-                prev_state=State(r[9]), cram=bool(r[10]),
+                prev_state=State(r[9]), cram=bool(r[10]), uuid=r[11],
             )
             for r in rows
         ]

@@ -10,14 +10,18 @@ timeout, so two sessions in two terminals wait for each other instead of failing
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from llmcards.config import Settings
+from llmcards.config import LOCAL_SETTINGS, SCHEDULING_SETTINGS, Settings
 from llmcards.errors import UserError
+from llmcards.models import uuid7
 from llmcards.schema import SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 15000
@@ -30,6 +34,11 @@ def to_db(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; pass timezone-aware UTC")
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def dump(data: Any) -> str:
+    """Event data (and card tags and sources) as compact JSON."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def from_db(value: str | None) -> datetime | None:
@@ -52,6 +61,7 @@ class Connection:
         self.path = path
         self.created = created
         self._depth = 0  # nesting of write() blocks; only the outermost one begins and commits
+        self._device: str | None = None
 
     @classmethod
     def connect(cls, path: Path) -> tuple[sqlite3.Connection, bool]:
@@ -86,9 +96,36 @@ class Connection:
         if version < SCHEMA_VERSION:
             from llmcards.schema.tables import ensure_schema
 
-            ensure_schema(str(path))
-            created = created or version == 0
+            if version == 0:
+                ensure_schema(str(path))  # a new store: the current schema, from the models
+                created = True
+            else:
+                if version < 2:
+                    ensure_schema(str(path), upto=2)
+                cls._upgrade_to_3(conn, path)
         return conn, created
+
+    @staticmethod
+    def _upgrade_to_3(conn: sqlite3.Connection, path: Path) -> None:
+        """Schema 2 -> 3 (:mod:`llmcards.schema.v3`) in one transaction, unless another process
+        has just done it. If it fails, the store is left as it was."""
+        from llmcards.schema import v3
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+                v3.upgrade(conn, row[0] if row else str(uuid.uuid4()))
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '3')")
+                conn.execute("PRAGMA user_version = 3")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise UserError(f"{path}: cannot upgrade the store to schema 3 ({exc}); it is unchanged") from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
@@ -130,6 +167,28 @@ class Connection:
         finally:
             self.conn.execute("COMMIT")
 
+    # ----------------------------------------------------------------- device
+    @property
+    def device_id(self) -> str:
+        """This store's id among the devices that sync through a hub: a UUID made on first use."""
+        if self._device is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+            if row is None:
+                with self.write() as c:
+                    c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('device_id', ?)", (str(uuid.uuid4()),))
+                    row = c.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+            self._device = str(row[0])
+        return self._device
+
+    def record_event(self, c: sqlite3.Connection, kind: str, card_id: str | None, data: dict[str, Any],
+                     at: datetime) -> str:
+        """Record a change made here as an event, inside the caller's transaction (the change's own),
+        so that nothing changes without its event. Returns the event's id."""
+        event_id = uuid7(at)
+        c.execute("INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                  (event_id, self.device_id, to_db(at), kind, card_id, dump(data)))
+        return event_id
+
     # ----------------------------------------------------------------- meta and settings
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -146,11 +205,41 @@ class Connection:
         """The person's settings (defaults for anything not set)."""
         return Settings.from_strings(self.settings_text())
 
-    def save_setting(self, key: str, value: str) -> None:
+    def settings_timeline(self) -> list[tuple[str | None, Settings]]:
+        """The settings in effect over time, from the setting events: ``[(since, settings), ...]``,
+        oldest first, ``since`` as stored UTC text (None: from the beginning). Only a change of a
+        setting that scheduling reads starts a new period. A replay grades each review under the
+        settings of its time, as the review screen did, on every device alike."""
+        values: dict[str, str] = {}
+        periods: list[tuple[str | None, Settings]] = [(None, Settings())]
+        for at, data in self.conn.execute("SELECT at, data FROM events WHERE kind = 'setting' ORDER BY at, id"):
+            change = json.loads(data)
+            key, value = change.get("key"), change.get("value")
+            if key not in SCHEDULING_SETTINGS:
+                continue
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = str(value)
+            settings = Settings.from_strings(values)
+            if settings == periods[-1][1]:
+                continue
+            if periods[-1][0] == at:
+                periods[-1] = (at, settings)
+            else:
+                periods.append((at, settings))
+        return periods
+
+    def save_setting(self, key: str, value: str, *, now: datetime | None = None) -> None:
+        """Store a setting (checked by the caller); shared with other devices unless it is local."""
         with self.write() as c:
             c.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
+            if key not in LOCAL_SETTINGS:
+                self.record_event(c, "setting", None, {"key": key, "value": value}, now or datetime.now(timezone.utc))
 
-    def reset_setting(self, key: str) -> None:
+    def reset_setting(self, key: str, *, now: datetime | None = None) -> None:
         """Back to the default: the stored value is removed."""
         with self.write() as c:
-            c.execute("DELETE FROM settings WHERE key = ?", (key,))
+            removed = c.execute("DELETE FROM settings WHERE key = ?", (key,)).rowcount
+            if removed and key not in LOCAL_SETTINGS:
+                self.record_event(c, "setting", None, {"key": key, "value": None}, now or datetime.now(timezone.utc))

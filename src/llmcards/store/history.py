@@ -10,7 +10,7 @@ from llmcards.store.connection import Connection, from_db, from_db_required
 from llmcards.store.queue import SCHEDULE_COLUMNS, SET_SCHEDULE
 
 _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "
-                "prev_state, cram")
+                "prev_state, cram, uuid")
 
 
 def _record(r: Sequence[Any]) -> ReviewRecord:
@@ -26,6 +26,7 @@ def _record(r: Sequence[Any]) -> ReviewRecord:
         due=from_db(r[8]),
         prev_state=State(r[9]),
         cram=bool(r[10]),
+        uuid=str(r[11]),
     )
 
 
@@ -56,6 +57,11 @@ class History:
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
 
+    def card_ids_reviewed_since(self, since: str) -> list[str]:
+        """Cards with a review at or after ``since`` (stored UTC text)."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT card_id FROM review_logs WHERE reviewed_at >= ? ORDER BY card_id", (since,))]
+
     def reviews_by_card(self, card_ids: Sequence[str] | None = None, *,
                         chunk: int = 500) -> Iterator[tuple[str, list[ReviewRecord]]]:
         """Each card's reviews in time order (cram included), card by card.
@@ -68,7 +74,7 @@ class History:
             part = ids[start:start + chunk]
             rows = self.db.conn.execute(
                 f"SELECT {_LOG_COLUMNS} FROM review_logs WHERE card_id IN ({','.join('?' * len(part))}) "
-                "ORDER BY card_id, reviewed_at, id", part).fetchall()
+                "ORDER BY card_id, reviewed_at, uuid", part).fetchall()
             by_card: dict[str, list[ReviewRecord]] = {card_id: [] for card_id in part}
             for row in rows:
                 by_card[row[1]].append(_record(row))
@@ -86,7 +92,7 @@ class History:
             reviews: dict[str, list[ReplayLog]] = {card_id: [] for card_id in schedules}
             for r in self.db.conn.execute(
                     "SELECT card_id, id, rating, reviewed_at, cram, prev_state, prev_interval_days, state, stability, "
-                    f"difficulty, due FROM review_logs WHERE card_id IN ({marks}) ORDER BY card_id, reviewed_at, id",
+                    f"difficulty, due FROM review_logs WHERE card_id IN ({marks}) ORDER BY card_id, reviewed_at, uuid",
                     part):
                 if r[0] in reviews:
                     reviews[r[0]].append(ReplayLog(r[1], r[2], r[3], bool(r[4]), tuple(r[5:])))

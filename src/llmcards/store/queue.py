@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
-from llmcards.models import Card, CardState, Grade
+from llmcards.models import Card, CardState, Grade, uuid7
 from llmcards.store.cards import CARD_COLUMNS, card_from_row
 from llmcards.store.connection import Connection, from_db, to_db
 
@@ -112,29 +112,36 @@ class Queue:
         duration_ms: int | None,
         cram: bool = False,
     ) -> int:
-        """Commit one grade: the card's new state (unless cram) and its log, atomically."""
+        """Commit one grade: the card's new state (unless cram) and its log, atomically. The log row
+        is the review's event: an id made from its time (UUIDv7) and this device."""
         prev_interval = None
         if before.due is not None and before.last_review is not None:
             prev_interval = (before.due - before.last_review).total_seconds() / 86400
+        device = self.db.device_id
         with self.db.write() as c:
             if not cram:
                 c.execute(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", (*schedule_params(after), card_id))
             cur = c.execute(
-                "INSERT INTO review_logs(card_id, rating, reviewed_at, study_day, duration_ms, prev_state, "
-                "prev_interval_days, state, stability, difficulty, due, cram) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (card_id, int(rating), to_db(reviewed_at), study_day.isoformat(), duration_ms,
-                 int(before.state), prev_interval, int(after.state), after.stability, after.difficulty,
+                "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, "
+                "prev_state, prev_interval_days, state, stability, difficulty, due, cram, pushed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (uuid7(reviewed_at), device, card_id, int(rating), to_db(reviewed_at), study_day.isoformat(),
+                 duration_ms, int(before.state), prev_interval, int(after.state), after.stability, after.difficulty,
                  to_db(after.due), int(cram)),
             )
             return int(cur.lastrowid or 0)
 
-    def undo_review(self, log_id: int, card_id: str, before: CardState, *, cram: bool = False) -> None:
-        """Restore the card's state from before a grade and delete that grade's log."""
+    def undo_review(self, log_id: int, card_id: str, before: CardState, *, cram: bool = False,
+                    now: datetime | None = None) -> None:
+        """Restore the card's state from before a grade and delete that grade's log. A grade that has
+        already reached a hub is taken back on the other devices too, by an ``unreview`` event."""
         with self.db.write() as c:
             if not cram:
                 c.execute(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", (*schedule_params(before), card_id))
+            row = c.execute("SELECT uuid, pushed FROM review_logs WHERE id = ?", (log_id,)).fetchone()
             c.execute("DELETE FROM review_logs WHERE id = ?", (log_id,))
+            if row is not None and row[1]:
+                self.db.record_event(c, "unreview", card_id, {"review": row[0]}, now or datetime.now(timezone.utc))
 
     def next_due(self, after: datetime) -> datetime | None:
         """When the next active studied card falls due after ``after``."""
@@ -142,7 +149,8 @@ class Queue:
         return from_db(row[0])
 
     def count_due(self, until: datetime) -> int:
-        row = self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?", (to_db(until),)).fetchone()
+        row = self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?",
+                                   (to_db(until),)).fetchone()
         return int(row[0])
 
     def count_new_available(self, flt: QueueFilter, now: datetime) -> int:

@@ -1,0 +1,350 @@
+"""Events: every change made in this store, and what a hub sync reads and writes (``store.events``).
+
+Each change is recorded by the store method that makes it, in the same transaction
+(:meth:`~llmcards.store.connection.Connection.record_event`),
+so nothing can change without its event. Reviews are events too, kept in the review log with
+ids of their own (``review_logs.uuid``). A sync (:mod:`llmcards.hubsync`) reads what has not
+reached the hub yet, stages what it pulled in temporary tables (which take no lock on the
+store), then applies it in one transaction with the methods below; the rules that decide what
+applies are in :mod:`llmcards.merge`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from llmcards.config import LOCAL_SETTINGS
+from llmcards.models import TEXT_FIELDS, USER_ORIGIN, Event, Question, WireEvent
+from llmcards.store.connection import Connection, dump, from_db, from_db_required, to_db
+
+CARD_KINDS = ("add", "edit", "suspend", "unsuspend", "bury", "delete")
+
+_REVIEW_WIRE = ("SELECT id, uuid, device, reviewed_at, card_id, rating, study_day, duration_ms, cram, prev_state, "
+                "prev_interval_days, state, stability, difficulty, due FROM review_logs")
+_EVENT_COLUMNS = "id, device, at, kind, card_id, data"
+
+
+def review_data(rating: int, study_day: str, duration_ms: int | None, cram: bool,
+                log: Sequence[Any] | None = None) -> str:
+    """A review's JSON on the hub. A cram review also carries its scheduling columns, which a replay
+    does not recompute (prev_state, prev_interval_days, state, stability, difficulty, due)."""
+    data: dict[str, Any] = {"rating": rating, "study_day": study_day, "duration_ms": duration_ms}
+    if cram:
+        data["cram"] = True
+        data["log"] = list(log or ())
+    return dump(data)
+
+
+def _review_wire(r: Sequence[Any]) -> WireEvent:
+    log = r[9:15] if r[8] else None
+    return WireEvent(r[1], r[2], r[3], "review", r[4], review_data(r[5], r[6], r[7], bool(r[8]), log))
+
+
+def _event(r: Sequence[Any]) -> Event:
+    return Event(id=r[0], device=r[1], at=from_db_required(r[2]), kind=r[3], card_id=r[4], data=json.loads(r[5]))
+
+
+class PulledReview(NamedTuple):
+    """A review pulled from the hub, parsed: the columns of its review log row."""
+
+    uuid: str
+    device: str
+    reviewed_at: str
+    card_id: str
+    rating: int
+    study_day: str
+    duration_ms: int | None
+    cram: bool
+    log: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What this store has that no hub has yet."""
+
+    reviews: int
+    events: int
+
+    @property
+    def total(self) -> int:
+        return self.reviews + self.events
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """The fields of a card that events change."""
+
+    question: str
+    answer: str | None
+    tags: tuple[str, ...]
+    sources: tuple[str, ...]
+    retired: bool
+    suspended: bool
+    buried_until: datetime | None
+
+    def field(self, name: str) -> Any:
+        value = getattr(self, name)
+        return list(value) if isinstance(value, tuple) else value
+
+
+class Events:
+    """The events of one store, and the writes of a sync."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    # ----------------------------------------------------------------- pushing
+    def waiting(self, *, everything: bool = False) -> Waiting:
+        """How many reviews and other events have not been pushed (all of them with ``everything``)."""
+        c = self.db.conn
+        where = "" if everything else " WHERE pushed = 0"
+        reviews = c.execute(f"SELECT count(*) FROM review_logs{where}").fetchone()[0]
+        events = c.execute(f"SELECT count(*) FROM events{where}").fetchone()[0]
+        return Waiting(int(reviews), int(events))
+
+    def outgoing(self, *, everything: bool = False, chunk: int = 5000
+                 ) -> Iterator[tuple[list[WireEvent], list[tuple[int, str, str]], list[str]]]:
+        """What to push, ``chunk`` events at a time: (events, their reviews as (log id, uuid, card id),
+        their other events' ids). Other events come before reviews, so a card's ``add`` reaches the
+        hub before its reviews. Run it inside ``store.read()`` for one consistent snapshot."""
+        c = self.db.conn
+        where = "" if everything else " WHERE pushed = 0"
+        cur = c.execute(f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY at, id")
+        while rows := cur.fetchmany(chunk):
+            yield [WireEvent(*r) for r in rows], [], [r[0] for r in rows]
+        cur = c.execute(f"{_REVIEW_WIRE}{where} ORDER BY id")
+        while rows := cur.fetchmany(chunk):
+            yield [_review_wire(r) for r in rows], [(r[0], r[1], r[4]) for r in rows], []
+
+    def mark_pushed(self, reviews: Sequence[tuple[int, str, str]], events: Sequence[str]) -> list[tuple[str, str]]:
+        """Mark what the hub now has: ``reviews`` as (log id, uuid, card id), ``events`` by id. Returns
+        the pushed reviews that left the log meanwhile (taken back, or their card deleted, by another
+        process during the sync), as (uuid, card id)."""
+        with self.db.write() as c:
+            c.executemany("UPDATE events SET pushed = 1 WHERE id = ?", [(e,) for e in events])
+            before = c.total_changes
+            c.executemany("UPDATE review_logs SET pushed = 1 WHERE id = ? AND uuid = ?",
+                          [(log_id, uuid) for log_id, uuid, _ in reviews])
+            if c.total_changes - before == len(reviews):
+                return []
+            gone: list[tuple[str, str]] = []
+            for start in range(0, len(reviews), 500):
+                part = reviews[start:start + 500]
+                marks = ",".join("?" * len(part))
+                found = {r[0] for r in c.execute(f"SELECT uuid FROM review_logs WHERE uuid IN ({marks})",
+                                                 [u for _, u, _ in part])}
+                gone += [(uuid, card_id) for _, uuid, card_id in part if uuid not in found]
+            return gone
+
+    # ----------------------------------------------------------------- staging what was pulled
+    def start_staging(self) -> None:
+        """Empty temporary tables for what a sync pulls (temporary tables take no lock on the store)."""
+        c = self.db.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
+                  "device TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, card_id TEXT, data TEXT NOT NULL)")
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_reviews (uuid TEXT PRIMARY KEY, device TEXT NOT NULL, "
+                  "reviewed_at TEXT NOT NULL, card_id TEXT NOT NULL, rating INTEGER NOT NULL, study_day TEXT NOT NULL, "
+                  "duration_ms INTEGER, cram INTEGER NOT NULL, prev_state INTEGER, prev_interval_days REAL, "
+                  "state INTEGER, stability REAL, difficulty REAL, due TEXT, data TEXT NOT NULL)")
+        c.execute("DELETE FROM temp.sync_events")
+        c.execute("DELETE FROM temp.sync_reviews")
+
+    def stage(self, events: Sequence[tuple[int, WireEvent]], reviews: Sequence[tuple[PulledReview, str]]) -> None:
+        """Stage pulled events (with their hub sequence numbers) and parsed reviews (with their JSON)."""
+        c = self.db.conn
+        c.executemany("INSERT OR IGNORE INTO temp.sync_events(seq, id, device, at, kind, card_id, data) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)", [(seq, *e) for seq, e in events])
+        c.executemany(
+            "INSERT OR IGNORE INTO temp.sync_reviews(uuid, device, reviewed_at, card_id, rating, study_day, "
+            "duration_ms, cram, prev_state, prev_interval_days, state, stability, difficulty, due, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.uuid, r.device, r.reviewed_at, r.card_id, r.rating, r.study_day, r.duration_ms, int(r.cram), *r.log,
+              data) for r, data in reviews])
+
+    def keep_staged(self) -> list[Event]:
+        """Add the staged events this store did not know to its events (as pushed: they came from the
+        hub), inside the caller's transaction; returns them in hub order."""
+        with self.db.write() as c:
+            rows = c.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM temp.sync_events s WHERE NOT EXISTS "
+                "(SELECT 1 FROM events e WHERE e.id = s.id) ORDER BY seq").fetchall()
+            c.executemany(f"INSERT OR IGNORE INTO events({_EVENT_COLUMNS}, pushed) VALUES (?, ?, ?, ?, ?, ?, 1)", rows)
+        return [_event(r) for r in rows]
+
+    # ----------------------------------------------------------------- reading for the merge rules
+    def card_events(self, card_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """Every known add, edit, suspend, unsuspend, bury and delete of these cards, oldest first."""
+        out: dict[str, list[Event]] = {card_id: [] for card_id in card_ids}
+        kinds = ",".join(f"'{k}'" for k in CARD_KINDS)
+        for start in range(0, len(card_ids), 500):
+            part = list(card_ids[start:start + 500])
+            for r in self.db.conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE card_id IN ({','.join('?' * len(part))}) "
+                    f"AND kind IN ({kinds}) ORDER BY at, id", part):
+                out[r[4]].append(_event(r))
+        return out
+
+    def setting_events(self, key: str) -> list[Event]:
+        """Every known change of one setting, oldest first."""
+        rows = self.db.conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE kind = 'setting' "
+                                    "AND json_extract(data, '$.key') = ? ORDER BY at, id", (key,))
+        return [_event(r) for r in rows]
+
+    def card_rows(self, card_ids: Sequence[str]) -> dict[str, CardRow]:
+        """The event-changed fields of those of these cards that exist."""
+        out: dict[str, CardRow] = {}
+        for start in range(0, len(card_ids), 500):
+            part = list(card_ids[start:start + 500])
+            for r in self.db.conn.execute(
+                    "SELECT id, question, answer, tags, sources, retired, suspended, buried_until FROM cards "
+                    f"WHERE id IN ({','.join('?' * len(part))})", part):
+                out[r[0]] = CardRow(r[1], r[2], tuple(json.loads(r[3])), tuple(json.loads(r[4])), bool(r[5]),
+                                    bool(r[6]), from_db(r[7]))
+        return out
+
+    # ----------------------------------------------------------------- applying other devices' changes
+    def create_card(self, card_id: str, fields: dict[str, Any], *, origin: str | None, import_path: str | None,
+                    at: datetime) -> None:
+        """A card added on another device, as new, after every other card (no event: it has one)."""
+        q = Question(id=card_id, question=fields["question"], answer=fields.get("answer"),
+                     tags=tuple(fields.get("tags") or ()), sources=tuple(fields.get("sources") or ()))
+        digest = q.content_hash()
+        with self.db.write() as c:
+            position = c.execute("SELECT coalesce(max(position), 0) + 1 FROM cards").fetchone()[0]
+            c.execute(
+                "INSERT INTO cards(id, position, question, answer, tags, sources, origin, import_path, content_hash, "
+                "source_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, 0, 0)",
+                (card_id, position, q.question, q.answer, dump(list(q.tags)), dump(list(q.sources)),
+                 origin or USER_ORIGIN, import_path, digest, digest if import_path else None, to_db(at), to_db(at),
+                 int(bool(fields.get("retired")))))
+            c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, card_id) for t in q.tags])
+
+    def set_fields(self, card_id: str, fields: dict[str, Any], *, at: datetime) -> None:
+        """Text fields (and ``retired``) of a card, changed on another device; its schedule is kept."""
+        if not fields:
+            return
+        with self.db.write() as c:
+            row = c.execute("SELECT question, answer, tags, sources, retired FROM cards WHERE id = ?",
+                            (card_id,)).fetchone()
+            if row is None:
+                return
+            current = dict(zip(TEXT_FIELDS, (row[0], row[1], json.loads(row[2]), json.loads(row[3]), bool(row[4])),
+                               strict=True))
+            current.update(fields)
+            q = Question(id=card_id, question=current["question"], answer=current["answer"],
+                         tags=tuple(current["tags"]), sources=tuple(current["sources"]))
+            c.execute("UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, retired = ?, "
+                      "content_hash = ?, updated_at = ? WHERE id = ?",
+                      (q.question, q.answer, dump(list(q.tags)), dump(list(q.sources)), int(bool(current["retired"])),
+                       q.content_hash(), to_db(at), card_id))
+            if "tags" in fields:
+                c.execute("DELETE FROM card_tags WHERE card_id = ?", (card_id,))
+                c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, card_id) for t in q.tags])
+
+    def set_flags(self, card_id: str, *, suspended: bool | None = None, buried_until: str | None = None,
+                  bury: bool = False) -> None:
+        """Suspended and buried flags set on another device."""
+        with self.db.write() as c:
+            if suspended is not None:
+                c.execute("UPDATE cards SET suspended = ? WHERE id = ?", (int(suspended), card_id))
+            if bury:
+                c.execute("UPDATE cards SET buried_until = ? WHERE id = ?", (buried_until, card_id))
+
+    def remove_card(self, card_id: str) -> bool:
+        """A card deleted on another device, with its tags and reviews."""
+        with self.db.write() as c:
+            return c.execute("DELETE FROM cards WHERE id = ?", (card_id,)).rowcount > 0
+
+    def apply_setting(self, key: str, value: str | None) -> None:
+        """A setting changed on another device (None: back to its default). Local settings never change so."""
+        if key in LOCAL_SETTINGS:
+            return
+        with self.db.write() as c:
+            if value is None:
+                c.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                c.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
+
+    def remove_reviews(self, uuids: Sequence[str]) -> set[str]:
+        """Delete reviews taken back on another device; returns their cards."""
+        cards: set[str] = set()
+        with self.db.write() as c:
+            for start in range(0, len(uuids), 500):
+                part = list(uuids[start:start + 500])
+                marks = ",".join("?" * len(part))
+                cards.update(r[0] for r in c.execute(f"SELECT card_id FROM review_logs WHERE uuid IN ({marks})", part))
+                c.execute(f"DELETE FROM review_logs WHERE uuid IN ({marks})", part)
+        return cards
+
+    def take_staged_reviews(self) -> tuple[set[str], int, int]:
+        """Insert the staged reviews this store lacks, inside the caller's transaction.
+
+        Skipped: reviews already here, reviews taken back (an ``unreview`` is known), and reviews
+        older than a deletion of their card. A review whose card is not here (yet) is parked
+        among the events, to be adopted if the card arrives. Returns (the cards that got
+        reviews, how many reviews were inserted, how many were parked).
+        """
+        with self.db.write() as c:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_new_reviews AS SELECT * FROM temp.sync_reviews WHERE 0")
+            c.execute("DELETE FROM temp.sync_new_reviews")
+            c.execute(
+                "INSERT INTO temp.sync_new_reviews SELECT * FROM temp.sync_reviews s "
+                "WHERE NOT EXISTS (SELECT 1 FROM review_logs r WHERE r.uuid = s.uuid) "
+                "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.id = s.uuid) "
+                "AND s.uuid NOT IN (SELECT json_extract(data, '$.review') FROM events WHERE kind = 'unreview') "
+                "AND NOT EXISTS (SELECT 1 FROM events d WHERE d.kind = 'delete' AND d.card_id = s.card_id "
+                "AND (d.at > s.reviewed_at OR (d.at = s.reviewed_at AND d.id > s.uuid)))")
+            cards = {r[0] for r in c.execute(
+                "SELECT DISTINCT card_id FROM temp.sync_new_reviews WHERE card_id IN (SELECT id FROM cards)")}
+            inserted = c.execute(
+                "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
+                "prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
+                "SELECT uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
+                "coalesce(prev_state, 0), prev_interval_days, coalesce(state, 0), stability, difficulty, due, 1 "
+                "FROM temp.sync_new_reviews WHERE card_id IN (SELECT id FROM cards) ORDER BY reviewed_at, uuid"
+            ).rowcount
+            parked = c.execute(
+                f"INSERT OR IGNORE INTO events({_EVENT_COLUMNS}, pushed) "
+                "SELECT uuid, device, reviewed_at, 'review', card_id, data, 1 FROM temp.sync_new_reviews "
+                "WHERE card_id NOT IN (SELECT id FROM cards)").rowcount
+        return cards, int(inserted), int(parked)
+
+    def adopt_parked(self, card_ids: Sequence[str], after: dict[str, tuple[datetime, str]]) -> int:
+        """Move parked reviews of cards that now exist into the review log (those older than the card's
+        last deletion, ``after``, are dropped). Returns how many were adopted."""
+        adopted = 0
+        with self.db.write() as c:
+            for start in range(0, len(card_ids), 500):
+                part = list(card_ids[start:start + 500])
+                rows = c.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE kind = 'review' "
+                                 f"AND card_id IN ({','.join('?' * len(part))})", part).fetchall()
+                for r in rows:
+                    event = _event(r)
+                    c.execute("DELETE FROM events WHERE id = ?", (event.id,))
+                    limit = after.get(str(event.card_id))
+                    if limit is not None and (event.at, event.id) <= limit:
+                        continue
+                    d = event.data
+                    log = list(d.get("log") or [0, None, 0, None, None, None])
+                    c.execute(
+                        "INSERT OR IGNORE INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, "
+                        "duration_ms, cram, prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                        (event.id, event.device, event.card_id, d["rating"], r[2], d["study_day"], d.get("duration_ms"),
+                         int(bool(d.get("cram"))), *log))
+                    adopted += 1
+        return adopted
+
+    def parked_cards(self, card_ids: Sequence[str]) -> list[str]:
+        """Those of these cards that have events waiting for them (kept before the card existed here)."""
+        found: list[str] = []
+        for start in range(0, len(card_ids), 500):
+            part = list(card_ids[start:start + 500])
+            found += [r[0] for r in self.db.conn.execute(
+                f"SELECT DISTINCT card_id FROM events WHERE card_id IN ({','.join('?' * len(part))})", part)]
+        return found
