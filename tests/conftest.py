@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,3 +65,50 @@ def cli(db_path: Path) -> Callable[..., object]:
         return runner.invoke(app, ["--db", str(db_path), *args], input=input, env=env)
 
     return run
+
+
+# --------------------------------------------------------------------------- hubs (llmcards sync)
+PG_URL_ENV = "LLMCARDS_TEST_PG_URL"  # set by `eval "$(bash .ci/postgres.sh start)"`
+PG_PASSWORD_ENV = "LLMCARDS_TEST_PG_PASSWORD"
+PG_HOW = ('PostgreSQL hub tests need a server: eval "$(bash .ci/postgres.sh start)", run pytest, '
+          "then bash .ci/postgres.sh stop")
+
+
+def postgres_url() -> str:
+    """The test server's URL (no password), or skip (fail in CI, where it must run)."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but ${PG_URL_ENV} is not set: .ci/run must start PostgreSQL (.ci/postgres.sh)")
+        pytest.skip(PG_HOW)
+    return url
+
+
+@pytest.fixture
+def pg_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A hub URL on the test server, in a schema of its own (dropped afterwards). The password
+    reaches libpq through $PGPASSWORD, as a person's would; ~/.pgpass is kept out of it."""
+    url = postgres_url()
+    monkeypatch.setenv("PGPASSWORD", os.environ.get(PG_PASSWORD_ENV, ""))
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each hub test runs against a SQLite hub and against PostgreSQL."""
+    if request.param == "sqlite":
+        (tmp_path / "hubs").mkdir(exist_ok=True)
+        return f"sqlite:///{tmp_path / 'hubs' / 'hub.db'}"
+    return str(request.getfixturevalue("pg_schema"))

@@ -15,6 +15,7 @@ a rescheduling under new parameters leaves them as they were when the person stu
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,7 +58,7 @@ def replay_card(card_id: str, reviews: Sequence[ReviewRecord], settings: Setting
     """The card's schedule after ``reviews`` (any order; cram reviews leave it alone)."""
     fast = FastScheduler(settings, fuzz=fuzz)
     state: Fast = NEW
-    for review in sorted(reviews, key=lambda r: (r.reviewed_at, r.id)):
+    for review in sorted(reviews, key=lambda r: (r.reviewed_at, r.uuid, r.id)):
         if not review.cram:
             state = fast.review(state, int(review.rating), to_us(review.reviewed_at), card_id)
     return to_card_state(state)
@@ -81,8 +82,16 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     history under ``settings`` (the store's when ``None``), in one transaction.
 
     Only what changed is written. ``progress`` is called with the number of cards done so far.
+
+    Without ``settings``, each review is replayed under the settings in effect when it was made
+    (:meth:`~llmcards.store.connection.Connection.settings_timeline`), as the review screen
+    graded it: so a settings change does not rewrite the past, and every device that replays
+    a card gets what the device that reviewed it got.
     """
-    fast = FastScheduler(settings or store.settings(), fuzz=fuzz)
+    periods = [(None, settings)] if settings is not None else store.settings_timeline()
+    schedulers = [FastScheduler(s, fuzz=fuzz) for _, s in periods]
+    starts = [str(since) for since, _ in periods[1:]]
+    fast = schedulers[-1] if not starts else schedulers[0]
     ids = list(card_ids) if card_ids is not None else None
     reviews = 0
     cards = 0
@@ -102,6 +111,8 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
             for log in item.reviews:
                 if log.cram:
                     continue
+                if starts:
+                    fast = schedulers[bisect_right(starts, log.reviewed_at)]
                 new = fast.review(state, log.rating, _us(log.reviewed_at), item.card_id)
                 if rewrite_logs:
                     derived = (state[0], _interval_days(state), new[0], new[2], new[3], _text(new[4]))

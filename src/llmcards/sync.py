@@ -83,6 +83,9 @@ def sync_questions(
     ``questions`` are retired (history kept), and ``meta`` is written in the same
     transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
     the sync is stamped so that an unchanged re-import can be skipped.
+
+    A card that other devices had first (a newer bundled bank there) gets, when it arrives, the
+    edits, flags and reviews they made (:func:`llmcards.merge.adopt`).
     """
     hashes = {q.id: q.content_hash() for q in questions}
     with store.write():
@@ -90,6 +93,10 @@ def sync_questions(
         report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
         store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
                          file_sha=file_sha)
+        if report.added:
+            from llmcards.merge import adopt
+
+            adopt(store, report.added, now=now)
     return report
 
 

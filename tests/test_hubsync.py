@@ -1,0 +1,382 @@
+"""`llmcards sync` between devices (separate stores) through a hub: each scenario against a SQLite
+hub and against PostgreSQL (see the ``hub_url`` fixture)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from llmcards.config import Settings
+from llmcards.hubsync import SyncResult, sync
+from llmcards.models import Grade, Question
+from llmcards.replay import replay_cards
+from llmcards.store import Store
+from llmcards.sync import import_file
+from tests.helpers import NOW, V2_STORE, device_state, grade, open_device, write
+
+Devices = Callable[[str], Store]
+
+
+@pytest.fixture
+def devices(tmp_path: Path) -> Iterator[Devices]:
+    """``devices("a")``: device a's store (made on first use, with the small bank)."""
+    opened: dict[str, Store] = {}
+
+    def get(name: str) -> Store:
+        if name not in opened:
+            opened[name] = open_device(tmp_path / name / "llmcards.db")
+        return opened[name]
+
+    yield get
+    for store in opened.values():
+        store.close()
+
+
+def _sync(store: Store, hub_url: str, at: timedelta = timedelta(days=30)) -> SyncResult:
+    return sync(store, hub_url, now=NOW + at)
+
+
+def _tables(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the store, meta aside (a sync stamps its time there)."""
+    names = [r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta'")]
+    return {n: sorted(store.conn.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
+
+
+def test_first_sync_from_an_empty_hub_then_nothing_to_do(devices: Devices, hub_url: str) -> None:
+    a = devices("a")
+    grade(a, "lora-principle", 3, NOW)
+    grade(a, "lora-principle", 3, NOW + timedelta(minutes=11))
+    grade(a, "bn-vs-ln", 1, NOW + timedelta(hours=1), cram=True)
+    a.cards.add(Question(id="mine", question="What is DPO?", answer="Preference optimization"), now=NOW)
+    a.save_setting("new_per_day", "5", now=NOW)
+
+    first = _sync(a, hub_url)
+
+    assert first.created
+    assert (first.pushed_reviews, first.pushed_events) == (3, 2)
+    assert first.pulled == 0 and first.merge.cards_updated == 0
+    assert a.events.waiting().total == 0
+    before = _tables(a)
+    again = _sync(a, hub_url)
+    assert not again.created and (again.pushed, again.pulled, again.merge.cards_updated) == (0, 0, 0)
+    assert _tables(a) == before  # syncing twice changes nothing
+
+
+def test_a_second_device_joins_and_gets_everything(devices: Devices, hub_url: str) -> None:
+    a = devices("a")
+    grade(a, "lora-principle", 3, NOW)
+    grade(a, "lora-principle", 4, NOW + timedelta(minutes=11))
+    grade(a, "attention-complexity", 1, NOW + timedelta(minutes=20))
+    grade(a, "bn-vs-ln", 2, NOW + timedelta(hours=1), cram=True)
+    a.cards.add(Question(id="mine", question="What is DPO?", answer="Preference optimization", tags=("rl",)), now=NOW)
+    grade(a, "mine", 3, NOW + timedelta(hours=2))
+    card = a.cards.require("mask-literal")
+    a.cards.update(Question(id=card.id, question=card.question, answer="Edited on a", tags=card.tags), now=NOW)
+    a.cards.set_suspended(["kv-cache"], True, now=NOW)
+    a.save_setting("desired_retention", "0.85", now=NOW + timedelta(hours=3))  # after those reviews
+    a.save_setting("sync_url", hub_url, now=NOW + timedelta(hours=3))
+    _sync(a, hub_url)
+
+    b = devices("b")
+    joined = _sync(b, hub_url)
+
+    assert joined.pulled_reviews == 5
+    assert sorted(joined.merge.added) == ["mine"]
+    assert device_state(b) == device_state(a)
+    assert b.settings().desired_retention == 0.85
+    assert b.settings().sync_url == ""  # a device's hub stays its own
+    assert b.cards.require("kv-cache").suspended
+    assert b.cards.require("mask-literal").answer == "Edited on a"
+    assert b.cards.require("mine").tags == ("rl",)
+
+
+@pytest.mark.parametrize("order", ["ab", "ba"])
+def test_offline_reviews_on_both_devices_merge_in_either_order(devices: Devices, hub_url: str, order: str) -> None:
+    a, b = devices("a"), devices("b")
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    # Both study the same cards offline, interleaved in time.
+    grade(a, "lora-principle", 3, NOW)
+    grade(b, "lora-principle", 1, NOW + timedelta(minutes=3))
+    grade(a, "lora-principle", 3, NOW + timedelta(minutes=15))
+    grade(b, "bn-vs-ln", 4, NOW + timedelta(hours=2))
+    grade(a, "bn-vs-ln", 3, NOW + timedelta(days=3))
+    grade(b, "lora-principle", 3, NOW + timedelta(days=2))
+    grade(a, "attention-complexity", 2, NOW + timedelta(days=4), cram=True)
+    first, second = (a, b) if order == "ab" else (b, a)
+
+    _sync(first, hub_url)
+    merged = _sync(second, hub_url)
+    _sync(first, hub_url)
+
+    assert device_state(a) == device_state(b)
+    assert merged.merge.rescheduled  # the second device rebuilt the cards both studied
+    assert len(device_state(a)["reviews"]) == 7
+    # The state is the replay of the union: the same as one device that took every review itself.
+    one = devices("one")
+    for card_id, rating, at, cram in [
+        ("lora-principle", 3, NOW, False), ("lora-principle", 1, NOW + timedelta(minutes=3), False),
+        ("lora-principle", 3, NOW + timedelta(minutes=15), False), ("bn-vs-ln", 4, NOW + timedelta(hours=2), False),
+        ("lora-principle", 3, NOW + timedelta(days=2), False), ("bn-vs-ln", 3, NOW + timedelta(days=3), False),
+        ("attention-complexity", 2, NOW + timedelta(days=4), True)]:
+        grade(one, card_id, rating, at, cram=cram)
+    assert device_state(one)["cards"] == device_state(a)["cards"]
+    assert replay_cards(a).changed == ()
+
+
+def test_edits_suspends_and_deletes_on_both_sides(devices: Devices, hub_url: str) -> None:
+    a, b = devices("a"), devices("b")
+    a.cards.add(Question(id="shared", question="Q?", answer="first", tags=("x",)), now=NOW)
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+
+    def edit(store: Store, card_id: str, at: timedelta, **fields: object) -> None:
+        card = store.cards.require(card_id)
+        text: dict[str, object] = {"question": card.question, "answer": card.answer, "tags": card.tags,
+                                   "sources": card.sources}
+        text.update(fields)
+        store.cards.update(Question(id=card_id, **text), now=NOW + at)  # type: ignore[arg-type]
+
+    # Same field on both: the later edit wins. Different fields: both kept.
+    edit(a, "shared", timedelta(hours=2), answer="a's answer")
+    edit(b, "shared", timedelta(hours=1), answer="b's older answer", tags=("y", "z"))
+    # Suspended on a; suspended and then unsuspended later on b: the unsuspend is the last writer.
+    a.cards.set_suspended(["bn-vs-ln"], True, now=NOW + timedelta(hours=1))
+    b.cards.set_suspended(["bn-vs-ln"], True, now=NOW + timedelta(hours=2))
+    b.cards.set_suspended(["bn-vs-ln"], False, now=NOW + timedelta(hours=3))
+    a.cards.set_suspended(["attention-complexity"], True, now=NOW + timedelta(hours=1))
+    # A delete wins over an older edit made elsewhere, and over reviews made before it.
+    edit(b, "mask-literal", timedelta(hours=1), answer="edited before the delete")
+    grade(b, "mask-literal", 3, NOW + timedelta(minutes=30))
+    a.cards.delete(["mask-literal"], now=NOW + timedelta(hours=4))
+    # ...and over an edit made after it by a device that had not heard of it: deleted is deleted.
+    a.cards.delete(["kv-cache"], now=NOW + timedelta(hours=1))
+    edit(b, "kv-cache", timedelta(hours=5), answer="too late")
+    # Settings: last writer wins, key by key.
+    a.save_setting("new_per_day", "9", now=NOW + timedelta(hours=1))
+    b.save_setting("new_per_day", "11", now=NOW + timedelta(hours=2))
+    b.reset_setting("new_per_day", now=NOW + timedelta(hours=3))
+    a.save_setting("reviews_per_day", "50", now=NOW + timedelta(hours=4))
+
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    _sync(a, hub_url)
+
+    assert device_state(a) == device_state(b)
+    shared = a.cards.require("shared")
+    assert shared.answer == "a's answer" and shared.tags == ("y", "z")
+    assert not a.cards.require("bn-vs-ln").suspended
+    assert a.cards.require("attention-complexity").suspended
+    for store in (a, b):
+        assert store.cards.get("mask-literal") is None and store.cards.get("kv-cache") is None
+        assert store.cards.history("mask-literal") == []
+    assert a.settings().new_per_day == Settings().new_per_day and a.settings().reviews_per_day == 50
+
+
+def test_two_devices_syncing_at_the_same_moment(devices: Devices, hub_url: str, tmp_path: Path) -> None:
+    import threading
+
+    a, b = devices("a"), devices("b")
+    for i in range(40):
+        grade(a, "lora-principle" if i % 2 else "bn-vs-ln", 3, NOW + timedelta(days=i))
+        grade(b, "attention-complexity" if i % 2 else "bn-vs-ln", 2, NOW + timedelta(days=i, hours=1))
+    paths = {"a": a.path, "b": b.path}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(name: str) -> None:
+        try:
+            with Store.open(paths[name]) as store:  # each thread its own connections, as two processes
+                start.wait()
+                for _ in range(3):
+                    _sync(store, hub_url)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    assert device_state(a) == device_state(b)
+    assert len(device_state(a)["reviews"]) == 80
+
+
+def test_a_review_taken_back_after_it_was_pushed_is_taken_back_everywhere(devices: Devices, hub_url: str) -> None:
+    from llmcards.session import Session
+
+    a, b = devices("a"), devices("b")
+    session = Session.start(a, a.settings(), NOW)
+    card = session.next_card(NOW)
+    assert card is not None
+    session.answer(card, Grade.GOOD, NOW)
+    second = session.next_card(NOW)
+    assert second is not None
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    assert len(b.cards.history(card.id)) == 1
+    session.answer(second, Grade.EASY, NOW + timedelta(seconds=5))  # not pushed: an undo just deletes it
+    session.undo(NOW + timedelta(seconds=6))
+    assert a.events.waiting().events == 0
+    session.answer(second, Grade.GOOD, NOW + timedelta(seconds=7))
+    session.undo(NOW + timedelta(seconds=8))
+    session.undo(NOW + timedelta(seconds=9))  # the first grade, pushed: taken back with an event
+    assert a.events.waiting().events == 1
+
+    _sync(a, hub_url)
+    result = _sync(b, hub_url)
+
+    assert result.merge.unreviewed == 1
+    assert b.cards.history(card.id) == [] and b.cards.require(card.id).schedule.reps == 0
+    assert device_state(a) == device_state(b)
+    c = devices("c")  # a device joining later never sees it
+    _sync(c, hub_url)
+    assert device_state(c) == device_state(a)
+
+
+def test_the_bundled_bank_syncs_on_each_device_without_events(devices: Devices, hub_url: str,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = devices("a"), devices("b")
+    assert a.events.waiting().total == 0  # importing the bundled bank records nothing
+    _sync(a, hub_url)
+    joined = _sync(b, hub_url)
+    assert joined.pulled == 0 and device_state(a) == device_state(b)
+    # A newer bundled bank reaches device a first; b hears of its new card before it has it.
+    newer = write(tmp_path / "newer.yaml", SMALL_PLUS)
+    monkeypatch.setenv("LLMCARDS_BANK", str(newer))
+    assert import_file(a, None, now=NOW).added == ["new-in-bank"]
+    grade(a, "new-in-bank", 3, NOW + timedelta(hours=1))
+    a.cards.set_suspended(["new-in-bank"], True, now=NOW + timedelta(hours=2))
+    _sync(a, hub_url)
+    waiting = _sync(b, hub_url)
+    assert waiting.merge.parked == 1 and b.cards.get("new-in-bank") is None
+    import_file(b, None, now=NOW + timedelta(days=1))  # b gets the new bank: the card gets its review
+    assert device_state(a) == device_state(b)
+    assert b.cards.require("new-in-bank").suspended and len(b.cards.history("new-in-bank")) == 1
+
+
+SMALL_PLUS = """version: 1
+cards:
+  - id: lora-principle
+    question: "LoRA 的原理是什么?"
+    answer: |
+      低秩分解：$W = W_0 + BA$，缩放 $\\frac{1}{\\sqrt{d_k}}$。
+    tags: [peft]
+    sources: ["003_47dd969ecd46b6d8.txt#01"]
+  - id: bn-vs-ln
+    question: "BN和LN的区别"
+    answer: |
+      BN 在 batch 维度归一化，LN 在特征维度归一化。
+    tags: [normalization]
+  - id: attention-complexity
+    question: "Attention 计算复杂度以及如何改进？"
+    answer: "$O(n^2 d)$，可以用 FlashAttention 改进。"
+    tags: [attention]
+  - id: mask-literal
+    question: "What does [mask] mean in BERT?"
+    answer: "The [mask] token; 15% of tokens; C:\\\\path stays."
+    tags: [nlp-basics]
+  - id: kv-cache
+    question: "什么是KV cache?"
+    answer: null
+    tags: [inference]
+  - id: new-in-bank
+    question: "A card of a newer bank?"
+    answer: "Yes."
+"""
+
+
+def test_a_card_file_imported_on_one_device_reaches_the_other(devices: Devices, hub_url: str,
+                                                               tmp_path: Path) -> None:
+    a, b = devices("a"), devices("b")
+    mine = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: m1\n    question: one?\n    answer: '1'\n"
+                                         "  - id: m2\n    question: two?\n")
+    import_file(a, mine, now=NOW)
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    write(mine, "version: 1\ncards:\n  - id: m1\n    question: one?\n    answer: 'one'\n")
+    import_file(a, mine, now=NOW + timedelta(hours=1))  # m1 changed, m2 left the file (retired)
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    assert device_state(a) == device_state(b)
+    assert b.cards.require("m1").answer == "one" and b.cards.require("m2").retired
+
+
+def test_a_migrated_store_shares_its_whole_state(hub_url: str, tmp_path: Path) -> None:
+    import shutil
+
+    old = tmp_path / "old" / "llmcards.db"
+    old.parent.mkdir()
+    shutil.copyfile(V2_STORE, old)
+    with Store.open(old) as a, open_device(tmp_path / "new" / "llmcards.db") as b:
+        _sync(a, hub_url)
+        _sync(b, hub_url)
+        state_a, state_b = device_state(a), device_state(b)
+        assert state_b["settings"] == state_a["settings"] == [("learning_steps", "2m 15m"), ("new_per_day", "7")]
+        assert state_b["reviews"] == state_a["reviews"] and len(state_b["reviews"]) == 8
+        ids = ("my-own-card", "mine-one", "mine-two", "mask-literal", "kv-cache", "lora-principle", "bn-vs-ln")
+        for card_id in ids:  # text, flags, schedule
+            assert state_b["cards"][card_id][:7] == state_a["cards"][card_id][:7], card_id
+            assert state_b["cards"][card_id][8:] == state_a["cards"][card_id][8:], card_id
+
+
+def test_a_hub_that_lost_events_gets_them_again(devices: Devices, tmp_path: Path) -> None:
+    """A SQLite hub in a synced folder replaced by an older copy: the devices notice and resend."""
+    import shutil
+
+    (tmp_path / "hubs").mkdir()
+    hub = tmp_path / "hubs" / "hub.db"
+    url = f"sqlite:///{hub}"
+    a, b = devices("a"), devices("b")
+    grade(a, "lora-principle", 3, NOW)
+    _sync(a, url)
+    shutil.copyfile(hub, tmp_path / "older.db")
+    grade(a, "bn-vs-ln", 3, NOW + timedelta(hours=1))
+    _sync(a, url)
+    shutil.copyfile(tmp_path / "older.db", hub)  # the second push is gone from the hub
+
+    result = _sync(a, url)
+    assert result.restarted and result.pushed_reviews == 1
+    _sync(b, url)
+    assert device_state(a) == device_state(b) and len(device_state(b)["reviews"]) == 2
+
+
+def test_last_sync_is_remembered_for_status(devices: Devices, hub_url: str) -> None:
+    from llmcards.hubsync import status
+
+    a = devices("a")
+    grade(a, "lora-principle", 3, NOW)
+    before = status(a, hub_url)
+    assert before.last is None and (before.waiting_reviews, before.waiting_events) == (1, 0)
+    _sync(a, hub_url)
+    grade(a, "bn-vs-ln", 3, NOW + timedelta(minutes=1))
+    after = status(a, hub_url)
+    assert after.last is not None and after.last["pushed"] == 1 and after.waiting_reviews == 1
+    assert json.dumps(after.last)  # plain data
+    assert after.hub is not None and "***" not in after.hub
+
+
+def test_hub_tables_hold_each_event_once(devices: Devices, hub_url: str) -> None:
+    from sqlalchemy import func, select
+
+    from llmcards.hub import Hub, hub_events
+
+    a, b = devices("a"), devices("b")
+    for i in range(5):
+        grade(a, "lora-principle", 3, NOW + timedelta(days=i))
+    _sync(a, hub_url)
+    with sqlite3.connect(a.path) as c:  # as if the flags were lost: a pushes everything again
+        c.execute("UPDATE review_logs SET pushed = 0")
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    with Hub.open(hub_url) as hub, hub.engine.connect() as conn:
+        total, distinct = conn.execute(select(func.count(), func.count(func.distinct(hub_events.c.id)))).one()
+    assert total == distinct == 5
