@@ -61,7 +61,8 @@ def cache_key(w: Workload) -> str:
     src = Path(__import__("llmcards").__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{w}|{BUILD_VERSION}|{NOW_ISO}|{HISTORY_DAYS}|{BACKLOG}|{NEVER_STUDIED}|{RETENTION}".encode())
-    h.update((src / "schema.py").read_bytes())
+    for schema_file in sorted((src / "schema").glob("*.py")):
+        h.update(schema_file.read_bytes())
     for fn in (generated_questions, _grade, simulate_card, _chunk_seed, intro_time, simulate_chunk, _create, build):
         h.update(inspect.getsource(fn).encode())
     h.update(f"{CARD_UPDATE}|{LOG_COLUMNS}".encode())
@@ -185,8 +186,9 @@ def simulate_chunk(args: tuple) -> tuple[list[tuple], list[tuple]]:
     log gets rating, reviewed_at, study_day, duration_ms, prev_state, prev_interval_days,
     state, stability, difficulty, due and cram=0.
     """
-    cards, introduced, seed, chunk, settings_text = args
+    cards, introduced, seed, chunk, settings_text, device = args
     from llmcards.config import Settings
+    from llmcards.models import uuid7
     from llmcards.scheduler import Scheduler
     from llmcards.store import to_db
 
@@ -203,7 +205,7 @@ def simulate_chunk(args: tuple) -> tuple[list[tuple], list[tuple]]:
         if before.due is not None and before.last_review is not None:
             prev_interval = (before.due - before.last_review).total_seconds() / 86400
         logs.append((card_id, int(grade), to_db(at), day.isoformat(), duration, int(before.state), prev_interval,
-                     int(after.state), after.stability, after.difficulty, to_db(after.due), 0))
+                     int(after.state), after.stability, after.difficulty, to_db(after.due), 0, uuid7(at), device))
 
     rows = []
     for card_id, index in cards:
@@ -217,7 +219,7 @@ def simulate_chunk(args: tuple) -> tuple[list[tuple], list[tuple]]:
 CARD_UPDATE = ("UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, due = ?, "
                "last_review = ?, reps = ?, lapses = ? WHERE id = ?")
 LOG_COLUMNS = ("card_id, rating, reviewed_at, study_day, duration_ms, prev_state, prev_interval_days, "
-               "state, stability, difficulty, due, cram")
+               "state, stability, difficulty, due, cram, uuid, device")
 
 
 # ----------------------------------------------------------------------------- building
@@ -232,7 +234,7 @@ def _create(path: Path, w: Workload, t_created: datetime) -> tuple[Any, list[tup
 
     store = Store.open(path)
     if w.cards is not None:
-        store.save_setting("desired_retention", RETENTION)
+        store.save_setting("desired_retention", RETENTION, now=t_created)  # in effect for the whole history
     import_file(store, None, now=t_created)  # the bundled bank, exactly as `llmcards import`
     if w.cards is None:
         return store, [], 0
@@ -268,7 +270,8 @@ def build(w: Workload, path: Path, *, jobs: int | None = None) -> dict[str, Any]
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'review_logs' AND sql IS NOT NULL")]
         conn.execute(f"CREATE TEMP TABLE staged_logs AS SELECT {LOG_COLUMNS} FROM review_logs WHERE 0")
         size = 2000
-        chunks = [(todo[i:i + size], introduced, w.seed, i // size, settings_text) for i in range(0, len(todo), size)]
+        chunks = [(todo[i:i + size], introduced, w.seed, i // size, settings_text, store.device_id)
+                  for i in range(0, len(todo), size)]
         jobs = jobs or min(len(chunks), os.cpu_count() or 1)
         _log(f"{w.name}: simulating {len(todo)} cards in {len(chunks)} chunks on {jobs} processes")
         ctx = multiprocessing.get_context("fork")
@@ -277,7 +280,7 @@ def build(w: Workload, path: Path, *, jobs: int | None = None) -> dict[str, Any]
             for rows, logs in pool.imap(simulate_chunk, chunks):
                 with store.write() as c:
                     c.executemany(CARD_UPDATE, rows)
-                    c.executemany(f"INSERT INTO temp.staged_logs({LOG_COLUMNS}) VALUES ({','.join('?' * 12)})", logs)
+                    c.executemany(f"INSERT INTO temp.staged_logs({LOG_COLUMNS}) VALUES ({','.join('?' * 14)})", logs)
                 reviews += len(logs)
                 done += len(rows)
                 if done % 20000 < size:
@@ -331,10 +334,10 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     b, _, _ = _create(b_path, w, t0)
     todo = todo[::max(1, len(todo) // cards)][:cards]
     settings_text = a.settings_text()
-    rows, logs = simulate_chunk((todo, introduced, w.seed, 0, settings_text))
+    rows, logs = simulate_chunk((todo, introduced, w.seed, 0, settings_text, a.device_id))
     with a.write() as c:
         c.executemany(CARD_UPDATE, rows)
-        c.executemany(f"INSERT INTO review_logs({LOG_COLUMNS}) VALUES ({','.join('?' * 12)})", logs)
+        c.executemany(f"INSERT INTO review_logs({LOG_COLUMNS}) VALUES ({','.join('?' * 14)})", logs)
 
     b.conn.execute("PRAGMA synchronous = OFF")
     settings = Settings.from_strings(settings_text)
@@ -352,7 +355,8 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
 
     def dump(s: Any) -> tuple[list, list]:
         cols = [r[1] for r in s.conn.execute("PRAGMA table_info(cards)")]
-        lcols = [r[1] for r in s.conn.execute("PRAGMA table_info(review_logs)") if r[1] != "id"]
+        # Row ids, review ids (random bits) and devices (one per store) differ between the two stores.
+        lcols = [r[1] for r in s.conn.execute("PRAGMA table_info(review_logs)") if r[1] not in ("id", "uuid", "device")]
         return (s.conn.execute(f"SELECT {', '.join(cols)} FROM cards ORDER BY id").fetchall(),
                 s.conn.execute(f"SELECT {', '.join(lcols)} FROM review_logs ORDER BY card_id, reviewed_at").fetchall())
 
@@ -361,8 +365,9 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     a.close()
     b.close()
     if len(la) < cards or ca != cb or la != lb:
-        diff_c = next((x, y) for x, y in zip(ca, cb) if x != y) if ca != cb else None
-        diff_l = next(((x, y) for x, y in zip(la, lb) if x != y), (len(la), len(lb))) if la != lb else None
+        diff_c = next((x, y) for x, y in zip(ca, cb, strict=False) if x != y) if ca != cb else None
+        diff_l = (next(((x, y) for x, y in zip(la, lb, strict=False) if x != y), (len(la), len(lb)))
+                  if la != lb else None)
         raise SystemExit(f"bulk build path disagrees with Store.record_review: cards {diff_c} logs {diff_l}")
     _log(f"bulk path verified against Store.record_review ({len(todo)} cards, {len(la)} grades)")
     for p in (a_path, b_path):

@@ -179,12 +179,12 @@ def _imported_modules(*args: str, env: dict[str, str]) -> set[str]:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["review", "--help"], ["list", "--help"], ["stats", "--help"],
-                                  ["config", "set", "--help"], ["import", "--help"]])
+                                  ["config", "set", "--help"], ["import", "--help"], ["sync", "--help"]])
 def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
     modules = _imported_modules(*args, env=env)
     assert "typer" in modules and "llmcards.cli" in modules
-    for heavy in ("sqlalchemy", "fsrs", "rich.markdown", "pylatexenc", "sqlite3", "yaml"):
+    for heavy in ("sqlalchemy", "psycopg", "fsrs", "rich.markdown", "pylatexenc", "sqlite3", "yaml"):
         assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"
     assert not (tmp_path / "x.db").exists()
 
@@ -196,7 +196,8 @@ def test_every_command_has_help_with_an_example() -> None:
 
     root = get_command(app)
     names = list(root.commands)  # type: ignore[attr-defined]
-    assert {"review", "add", "list", "show", "edit", "suspend", "unsuspend", "delete", "import", "config", "stats"} <= set(names)
+    assert {"review", "add", "list", "show", "edit", "suspend", "unsuspend", "delete", "import", "config", "stats",
+            "sync"} <= set(names)
     for name, command in root.commands.items():  # type: ignore[attr-defined]
         subs = getattr(command, "commands", {}) or {}
         for cmd in [command, *subs.values()]:

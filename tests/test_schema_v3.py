@@ -63,7 +63,7 @@ def test_a_schema_2_store_keeps_everything(v2_copy: Path) -> None:
     assert after["tags"] == before["tags"]
     assert after["logs"] == before["logs"]  # ids, times, grades and scheduling columns, cram included
     assert after["settings"] == before["settings"]
-    assert after["meta"] == sorted([*before["meta"], ("device_id", device)])
+    assert after["meta"] == sorted([*before["meta"], ("device_id", device), ("replay_pending", "schema 3 migration")])
     assert V2_STORE.read_bytes() == original
     for review_id, made_by, pushed, reviewed_at in logs:
         assert uuid.UUID(review_id).version == 7 and uuid.UUID(review_id).variant == uuid.RFC_4122

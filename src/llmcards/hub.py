@@ -191,10 +191,12 @@ class Hub:
         with _translated(self.url, "lost the hub while pushing"), self.engine.connect() as conn:
             with _write(conn, self.is_sqlite):
                 before = int(conn.execute(select(func.coalesce(func.max(hub_events.c.seq), 0))).scalar_one())
-                insert = _insert_ignoring_known(conn)
-                for part in chunks:
-                    if part:
-                        conn.execute(insert, [e._asdict() for e in part])
+                if self.is_sqlite:
+                    for part in chunks:
+                        if part:
+                            conn.exec_driver_sql(_SQLITE_INSERT, part)
+                else:
+                    _copy_in(conn, chunks)
                 after = int(conn.execute(select(func.coalesce(func.max(hub_events.c.seq), 0))).scalar_one())
                 inserted = reviews = 0
                 after_id = None
@@ -250,14 +252,28 @@ def _write(conn: Connection, is_sqlite: bool) -> Iterator[None]:
         yield
 
 
-def _insert_ignoring_known(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+# Appending many rows: plain driver SQL (SQLAlchemy's per-row parameter handling would cost more than
+# the insert itself); on PostgreSQL through COPY into a temporary table.
+_SQLITE_INSERT = ("INSERT INTO llmcards_events (id, device, at, kind, card_id, data) VALUES (?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (id) DO NOTHING")
 
-        return pg_insert(hub_events).on_conflict_do_nothing(index_elements=["id"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(hub_events).on_conflict_do_nothing()
+def _copy_in(conn: Connection, chunks: Iterable[list[WireEvent]]) -> None:
+    """PostgreSQL: COPY the events into a temporary table, then add those the hub lacks, in order."""
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE llmcards_incoming (n bigint, id varchar(36), device varchar(36), "
+                         "at varchar(26), kind varchar(16), card_id text, data text) ON COMMIT DROP")
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    n = 0
+    with raw.cursor() as cursor:
+        with cursor.copy("COPY llmcards_incoming (n, id, device, at, kind, card_id, data) FROM STDIN") as copy:
+            for part in chunks:
+                for e in part:
+                    n += 1
+                    copy.write_row((n, *e))
+    conn.exec_driver_sql("INSERT INTO llmcards_events (id, device, at, kind, card_id, data) "
+                         "SELECT id, device, at, kind, card_id, data FROM llmcards_incoming ORDER BY n "
+                         "ON CONFLICT (id) DO NOTHING")
 
 
 def _ensure_schema(engine: Engine, url: URL) -> tuple[str, bool]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from llmcards.errors import UserError
 from llmcards.merge import MergeReport, last_deletes, merge_cards, merge_settings
 from llmcards.models import WireEvent
+from llmcards.schema import REPLAY_PENDING
 
 if TYPE_CHECKING:
     from llmcards.store import Store
@@ -83,13 +84,18 @@ class SyncStatus:
 
 
 def parse_review(event: WireEvent) -> PulledReview:
-    """A pulled review event as the columns of its review log row."""
+    """A pulled review event, ready to stage: JSON is parsed here only for cram reviews, whose
+    scheduling columns a replay does not recompute (the rest SQLite reads out of the JSON)."""
     from llmcards.store.events import PulledReview
 
-    data = json.loads(event.data)
-    log = tuple(data["log"]) if data.get("cram") and data.get("log") else (None,) * 6
-    return PulledReview(event.id, event.device, event.at, str(event.card_id), int(data["rating"]),
-                        str(data["study_day"]), data.get("duration_ms"), bool(data.get("cram")), log)
+    cram = False
+    log: tuple[object, ...] = (None,) * 6
+    if '"cram"' in event.data:
+        data = json.loads(event.data)
+        cram = bool(data.get("cram"))
+        if cram and data.get("log"):
+            log = tuple(data["log"])
+    return PulledReview(event.id, event.device, event.at, str(event.card_id), event.data, cram, log)
 
 
 def status(store: Store, url: str | None) -> SyncStatus:
@@ -130,8 +136,7 @@ def sync(store: Store, url: str, *, now: datetime, progress: Progress | None = N
         result = SyncResult(hub=hub.shown, hub_id=hub.hub_id, created=hub.created)
         key = cursor_key(hub.hub_id)
         cursor, cursor_id = _cursor(store.get_meta(key))
-        pushed_to = store.get_meta(PUSHED_TO_KEY)
-        everything = pushed_to != hub.hub_id
+        everything = store.get_meta(PUSHED_TO_KEY) != hub.hub_id
         last = hub.last_seq()
         if cursor and (cursor > last or hub.event_id_at(cursor) != cursor_id):
             cursor, cursor_id, everything, result.restarted = 0, "", True, True
@@ -165,7 +170,7 @@ def sync(store: Store, url: str, *, now: datetime, progress: Progress | None = N
             skip = (push.before, push.after) if push is not None else None
             for part in hub.pull(cursor, skip=skip):
                 events = [(seq, e) for seq, e in part if e.kind != "review"]
-                reviews = [(parse_review(e), e.data) for _, e in part if e.kind == "review"]
+                reviews = [parse_review(e) for _, e in part if e.kind == "review"]
                 store.events.stage(events, reviews)
                 if part[-1][0] > newest:
                     newest, newest_id = part[-1][0], part[-1][1].id
@@ -175,7 +180,10 @@ def sync(store: Store, url: str, *, now: datetime, progress: Progress | None = N
     # 3. apply, in one transaction
     # backup_before(store, "sync")  -- when something was pulled: the store is about to change
     with store.write():
-        _apply(store, result, pushed_reviews, pushed_events, now=now, first=pushed_to is None, progress=report)
+        first = store.get_meta(REPLAY_PENDING) is not None
+        _apply(store, result, pushed_reviews, pushed_events, now=now, replay_all=first, progress=report)
+        if first:
+            store.delete_meta(REPLAY_PENDING)
         store.set_meta(key, f"{newest} {newest_id}")
         store.set_meta(PUSHED_TO_KEY, result.hub_id)
         result.seconds = time.perf_counter() - started
@@ -193,7 +201,7 @@ def _cursor(text: str | None) -> tuple[int, str]:
 
 
 def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str, str]], pushed_events: list[str],
-           *, now: datetime, first: bool, progress: Progress) -> None:
+           *, now: datetime, replay_all: bool, progress: Progress) -> None:
     """Step 3 of a sync, inside the caller's transaction."""
     from llmcards.config import SCHEDULING_SETTINGS
     from llmcards.replay import replay_cards
@@ -215,25 +223,29 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
     keys = list(dict.fromkeys(str(e.data.get("key")) for e in new if e.kind == "setting"))
     merge_settings(store, keys, new_ids, merge)
 
-    affected: set[str] = set()
+    whole: set[str] = set()  # cards to replay from their first review
     unreviews = [str(e.data.get("review")) for e in new if e.kind == "unreview"]
     if unreviews:
         touched = store.events.remove_reviews(unreviews)
         merge.unreviewed = len(touched)
-        affected |= touched
+        whole |= touched
     reviewed, merge.reviews, merge.parked = store.events.take_staged_reviews()
-    affected |= reviewed
     result.pulled_reviews = merge.reviews + merge.parked
     if created and store.events.adopt_parked(created, last_deletes(store, created)):
-        affected |= set(created)
+        whole |= set(created)
     # A scheduling setting changed elsewhere changes how every later review is replayed.
     since = [str(to_db(e.at)) for e in new if e.kind == "setting" and e.data.get("key") in SCHEDULING_SETTINGS]
     if since:
-        affected |= set(store.history.card_ids_reviewed_since(min(since)))
-    # The first sync ever rebuilds every schedule from its history once (older llmcards drew fuzz
-    # differently, and settings may have changed since), so that this device and the others agree.
-    ids = store.history.card_ids_with_reviews() if first else sorted(affected)
+        whole |= set(store.history.card_ids_reviewed_since(min(since)))
+    # A card whose new reviews all come after its last one here goes on from its stored schedule
+    # (the replay of the earlier ones); any other is replayed from its first review.
+    forward = {card_id: at for card_id, at in reviewed.items() if at is not None and card_id not in whole}
+    affected = whole | set(reviewed)
+    # A store migrated from schema 2 rebuilds every schedule from its history at its first sync (older
+    # llmcards drew fuzz differently), so that this device and the others agree.
+    ids = store.history.card_ids_with_reviews() if replay_all else sorted(affected)
     if ids:
-        replayed = replay_cards(store, ids, progress=lambda done: progress("replay", done, len(ids)))
+        replayed = replay_cards(store, ids, progress=lambda done: progress("replay", done, len(ids)),
+                                since=None if replay_all else forward)
         merge.replayed = replayed.cards
         merge.rescheduled = list(replayed.changed)

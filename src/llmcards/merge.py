@@ -91,9 +91,12 @@ def merge_cards(store: Store, card_ids: Sequence[str], new: set[str], report: Me
     ``created_here`` were just made by a bank sync: every winning event applies to them.
     Returns the cards that now exist here and did not before (their parked reviews await).
     """
+    from llmcards.store.events import NewCard
+
     events = store.events.card_events(card_ids)
     rows = store.events.card_rows(card_ids)
     created: list[str] = []
+    creations: list[NewCard] = []
     fresh = set(created_here)
     for card_id in card_ids:
         v = verdict(events[card_id])
@@ -108,12 +111,13 @@ def merge_cards(store: Store, card_ids: Sequence[str], new: set[str], report: Me
                 continue  # kept among the events until the card arrives
             add = v.decided_by
             assert add is not None
-            store.events.create_card(card_id, {name: e.data[name] for name, e in v.fields.items()},
-                                     origin=add.data.get("origin"), import_path=add.data.get("import_path"), at=add.at)
-            fresh.add(card_id)
+            creations.append(NewCard(
+                card_id, {name: e.data[name] for name, e in v.fields.items()}, add.data.get("origin"),
+                add.data.get("import_path"), add.at, v.suspended is not None and v.suspended.kind == "suspend",
+                v.buried.data.get("until") if v.buried is not None else None))
             created.append(card_id)
             report.added.append(card_id)
-            row = store.events.card_rows([card_id])[card_id]
+            continue
         everything = card_id in fresh
 
         def applies(e: Event, everything: bool = everything) -> bool:
@@ -131,6 +135,7 @@ def merge_cards(store: Store, card_ids: Sequence[str], new: set[str], report: Me
             store.events.set_flags(card_id, suspended=suspended, buried_until=until, bury=bury)
         if (changed or suspended is not None) and card_id not in report.added:
             report.edited.append(card_id)
+    store.events.create_cards(creations)
     return created
 
 

@@ -16,7 +16,7 @@ a rescheduling under new parameters leaves them as they were when the person stu
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,8 +76,8 @@ class ReplayReport:
 
 
 def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, settings: Settings | None = None,
-                 fuzz: bool = True, rewrite_logs: bool = True,
-                 progress: Callable[[int], None] | None = None) -> ReplayReport:
+                 fuzz: bool = True, rewrite_logs: bool = True, progress: Callable[[int], None] | None = None,
+                 since: Mapping[str, str] | None = None) -> ReplayReport:
     """Rebuild the schedules of ``card_ids`` (every card with a review when ``None``) from their
     history under ``settings`` (the store's when ``None``), in one transaction.
 
@@ -87,6 +87,10 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     (:meth:`~llmcards.store.connection.Connection.settings_timeline`), as the review screen
     graded it: so a settings change does not rewrite the past, and every device that replays
     a card gets what the device that reviewed it got.
+
+    ``since`` (card id -> stored UTC text) replays, for those cards, only the reviews at or after
+    that time, from the card's stored schedule: for reviews just added after a card's last one (as
+    a sync adds them), where the stored schedule is already the replay of the earlier reviews.
     """
     periods = [(None, settings)] if settings is not None else store.settings_timeline()
     schedulers = [FastScheduler(s, fuzz=fuzz) for _, s in periods]
@@ -106,8 +110,8 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
         log_rows.clear()
 
     with store.write():
-        for item in store.history.replay_input(ids):
-            state: Fast = NEW
+        for item in store.history.replay_input(ids, since=since):
+            state: Fast = NEW if not since or item.card_id not in since else _stored_fast(item.schedule)
             for log in item.reviews:
                 if log.cram:
                     continue
@@ -134,11 +138,12 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     return ReplayReport(cards, reviews, tuple(before), before, after)
 
 
-def _stored_state(columns: tuple[Any, ...]) -> CardState:
-    from llmcards.store import from_db
+def _stored_fast(columns: tuple[Any, ...]) -> Fast:
+    """A card's stored schedule columns as the replay's state tuple."""
+    return (columns[0], columns[1], columns[2], columns[3],
+            None if columns[4] is None else _us(columns[4]), None if columns[5] is None else _us(columns[5]),
+            columns[6], columns[7])
 
-    f: Fast = (columns[0], columns[1], columns[2], columns[3],
-               None if columns[4] is None else to_us(from_db(columns[4])),  # type: ignore[arg-type]
-               None if columns[5] is None else to_us(from_db(columns[5])),  # type: ignore[arg-type]
-               columns[6], columns[7])
-    return to_card_state(f)
+
+def _stored_state(columns: tuple[Any, ...]) -> CardState:
+    return to_card_state(_stored_fast(columns))

@@ -7,3 +7,4 @@ loaded only when a store is created or migrated.
 
 SCHEMA_VERSION = 3  # 1: first release; 2: covering indexes for stats, cards.source_hash;
 # 3: review ids and devices, the events table (sync between devices; see llmcards.schema.v3)
+REPLAY_PENDING = "replay_pending"  # meta: rebuild every schedule from its history at the first hub sync

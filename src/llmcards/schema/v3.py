@@ -24,6 +24,7 @@ from typing import Any
 
 from llmcards.config import LOCAL_SETTINGS
 from llmcards.models import uuid7
+from llmcards.schema import REPLAY_PENDING
 
 SINCE_EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the time of the settings events a migration writes
 
@@ -103,6 +104,9 @@ def upgrade(conn: sqlite3.Connection, device_id: str, *, now: datetime | None = 
     now = now or datetime.now(timezone.utc)
     conn.create_function("llmcards_uuid7", 1, _uuid7_of_stored, deterministic=False)
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('device_id', ?)", (device_id,))
+    # Schedules made before schema 3 may not be what a replay of their history gives (fuzz was
+    # drawn differently): the first hub sync rebuilds them all, so that devices agree.
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'schema 3 migration')", (REPLAY_PENDING,))
 
     # The review log, rebuilt with its new columns (SQLite's recipe: new table, copy, drop, rename).
     conn.execute(REVIEW_LOGS)

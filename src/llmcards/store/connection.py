@@ -198,6 +198,10 @@ class Connection:
         with self.write() as c:
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        with self.write() as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def settings_text(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM settings").fetchall())
 

@@ -23,8 +23,12 @@ from llmcards.store.connection import Connection, dump, from_db, from_db_require
 
 CARD_KINDS = ("add", "edit", "suspend", "unsuspend", "bury", "delete")
 
-_REVIEW_WIRE = ("SELECT id, uuid, device, reviewed_at, card_id, rating, study_day, duration_ms, cram, prev_state, "
-                "prev_interval_days, state, stability, difficulty, due FROM review_logs")
+# A review on the wire: its JSON is made by SQLite for ordinary reviews (whole numbers and text only),
+# and by Python for cram reviews, whose scheduling columns hold floats that SQLite's JSON would round.
+_REVIEW_WIRE = ("SELECT id, uuid, device, reviewed_at, card_id, CASE WHEN cram THEN NULL ELSE "
+                "json_object('rating', rating, 'study_day', study_day, 'duration_ms', duration_ms) END, "
+                "rating, study_day, duration_ms, cram, prev_state, prev_interval_days, state, stability, difficulty, "
+                "due FROM review_logs")
 _EVENT_COLUMNS = "id, device, at, kind, card_id, data"
 
 
@@ -40,8 +44,8 @@ def review_data(rating: int, study_day: str, duration_ms: int | None, cram: bool
 
 
 def _review_wire(r: Sequence[Any]) -> WireEvent:
-    log = r[9:15] if r[8] else None
-    return WireEvent(r[1], r[2], r[3], "review", r[4], review_data(r[5], r[6], r[7], bool(r[8]), log))
+    data = r[5] if r[5] is not None else review_data(r[6], r[7], r[8], bool(r[9]), r[10:16])
+    return WireEvent(r[1], r[2], r[3], "review", r[4], data)
 
 
 def _event(r: Sequence[Any]) -> Event:
@@ -49,17 +53,29 @@ def _event(r: Sequence[Any]) -> Event:
 
 
 class PulledReview(NamedTuple):
-    """A review pulled from the hub, parsed: the columns of its review log row."""
+    """A review pulled from the hub. Its grade, study day and duration stay in its JSON ``data``
+    (SQLite reads them out when it inserts the row); a cram review's scheduling columns are parsed
+    here, exactly (``log``: prev_state, prev_interval_days, state, stability, difficulty, due)."""
 
     uuid: str
     device: str
     reviewed_at: str
     card_id: str
-    rating: int
-    study_day: str
-    duration_ms: int | None
+    data: str
     cram: bool
-    log: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due
+    log: tuple[Any, ...]
+
+
+class NewCard(NamedTuple):
+    """A card to make from another device's ``add`` (and what later events say of it)."""
+
+    card_id: str
+    fields: dict[str, Any]  # question, answer, tags, sources, retired
+    origin: str | None
+    import_path: str | None
+    at: datetime
+    suspended: bool
+    buried_until: str | None
 
 
 @dataclass(frozen=True)
@@ -142,28 +158,28 @@ class Events:
 
     # ----------------------------------------------------------------- staging what was pulled
     def start_staging(self) -> None:
-        """Empty temporary tables for what a sync pulls (temporary tables take no lock on the store)."""
+        """Empty temporary tables for what a sync pulls (temporary tables take no lock on the store),
+        kept in memory rather than in a temporary file."""
         c = self.db.conn
+        c.execute("PRAGMA temp_store = MEMORY")
         c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
                   "device TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, card_id TEXT, data TEXT NOT NULL)")
         c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_reviews (uuid TEXT PRIMARY KEY, device TEXT NOT NULL, "
-                  "reviewed_at TEXT NOT NULL, card_id TEXT NOT NULL, rating INTEGER NOT NULL, study_day TEXT NOT NULL, "
-                  "duration_ms INTEGER, cram INTEGER NOT NULL, prev_state INTEGER, prev_interval_days REAL, "
-                  "state INTEGER, stability REAL, difficulty REAL, due TEXT, data TEXT NOT NULL)")
+                  "reviewed_at TEXT NOT NULL, card_id TEXT NOT NULL, data TEXT NOT NULL, cram INTEGER NOT NULL, "
+                  "prev_state INTEGER, prev_interval_days REAL, state INTEGER, stability REAL, difficulty REAL, "
+                  "due TEXT)")
         c.execute("DELETE FROM temp.sync_events")
         c.execute("DELETE FROM temp.sync_reviews")
 
-    def stage(self, events: Sequence[tuple[int, WireEvent]], reviews: Sequence[tuple[PulledReview, str]]) -> None:
-        """Stage pulled events (with their hub sequence numbers) and parsed reviews (with their JSON)."""
+    def stage(self, events: Sequence[tuple[int, WireEvent]], reviews: Sequence[PulledReview]) -> None:
+        """Stage pulled events (with their hub sequence numbers) and reviews."""
         c = self.db.conn
         c.executemany("INSERT OR IGNORE INTO temp.sync_events(seq, id, device, at, kind, card_id, data) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?)", [(seq, *e) for seq, e in events])
         c.executemany(
-            "INSERT OR IGNORE INTO temp.sync_reviews(uuid, device, reviewed_at, card_id, rating, study_day, "
-            "duration_ms, cram, prev_state, prev_interval_days, state, stability, difficulty, due, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.uuid, r.device, r.reviewed_at, r.card_id, r.rating, r.study_day, r.duration_ms, int(r.cram), *r.log,
-              data) for r, data in reviews])
+            "INSERT OR IGNORE INTO temp.sync_reviews(uuid, device, reviewed_at, card_id, data, cram, prev_state, "
+            "prev_interval_days, state, stability, difficulty, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.uuid, r.device, r.reviewed_at, r.card_id, r.data, int(r.cram), *r.log) for r in reviews])
 
     def keep_staged(self) -> list[Event]:
         """Add the staged events this store did not know to its events (as pushed: they came from the
@@ -207,22 +223,30 @@ class Events:
         return out
 
     # ----------------------------------------------------------------- applying other devices' changes
-    def create_card(self, card_id: str, fields: dict[str, Any], *, origin: str | None, import_path: str | None,
-                    at: datetime) -> None:
-        """A card added on another device, as new, after every other card (no event: it has one)."""
-        q = Question(id=card_id, question=fields["question"], answer=fields.get("answer"),
-                     tags=tuple(fields.get("tags") or ()), sources=tuple(fields.get("sources") or ()))
-        digest = q.content_hash()
+    def create_cards(self, cards: Sequence[NewCard]) -> None:
+        """Cards added on another device, as new, after every other card (no event: each has one)."""
+        if not cards:
+            return
+        rows: list[tuple[Any, ...]] = []
+        tags: list[tuple[str, str]] = []
         with self.db.write() as c:
-            position = c.execute("SELECT coalesce(max(position), 0) + 1 FROM cards").fetchone()[0]
-            c.execute(
+            position = c.execute("SELECT coalesce(max(position), 0) FROM cards").fetchone()[0]
+            for card in cards:
+                f = card.fields
+                q = Question(id=card.card_id, question=f["question"], answer=f.get("answer"),
+                             tags=tuple(f.get("tags") or ()), sources=tuple(f.get("sources") or ()))
+                digest = q.content_hash()
+                position += 1
+                rows.append((q.id, position, q.question, q.answer, dump(list(q.tags)), dump(list(q.sources)),
+                             card.origin or USER_ORIGIN, card.import_path, digest,
+                             digest if card.import_path else None, to_db(card.at), to_db(card.at),
+                             int(card.suspended), int(bool(f.get("retired"))), card.buried_until))
+                tags += [(t, q.id) for t in q.tags]
+            c.executemany(
                 "INSERT INTO cards(id, position, question, answer, tags, sources, origin, import_path, content_hash, "
-                "source_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, 0, 0)",
-                (card_id, position, q.question, q.answer, dump(list(q.tags)), dump(list(q.sources)),
-                 origin or USER_ORIGIN, import_path, digest, digest if import_path else None, to_db(at), to_db(at),
-                 int(bool(fields.get("retired")))))
-            c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, card_id) for t in q.tags])
+                "source_hash, created_at, updated_at, suspended, retired, buried_until, state, reps, lapses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)", rows)
+            c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", tags)
 
     def set_fields(self, card_id: str, fields: dict[str, Any], *, at: datetime) -> None:
         """Text fields (and ``retired``) of a card, changed on another device; its schedule is kept."""
@@ -281,13 +305,14 @@ class Events:
                 c.execute(f"DELETE FROM review_logs WHERE uuid IN ({marks})", part)
         return cards
 
-    def take_staged_reviews(self) -> tuple[set[str], int, int]:
+    def take_staged_reviews(self) -> tuple[dict[str, str | None], int, int]:
         """Insert the staged reviews this store lacks, inside the caller's transaction.
 
         Skipped: reviews already here, reviews taken back (an ``unreview`` is known), and reviews
         older than a deletion of their card. A review whose card is not here (yet) is parked
-        among the events, to be adopted if the card arrives. Returns (the cards that got
-        reviews, how many reviews were inserted, how many were parked).
+        among the events, to be adopted if the card arrives. Returns (the cards that got reviews,
+        each with the time of its first new review when all its new reviews come after its last
+        review here, else None; how many reviews were inserted; how many were parked).
         """
         with self.db.write() as c:
             c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_new_reviews AS SELECT * FROM temp.sync_reviews WHERE 0")
@@ -299,12 +324,15 @@ class Events:
                 "AND s.uuid NOT IN (SELECT json_extract(data, '$.review') FROM events WHERE kind = 'unreview') "
                 "AND NOT EXISTS (SELECT 1 FROM events d WHERE d.kind = 'delete' AND d.card_id = s.card_id "
                 "AND (d.at > s.reviewed_at OR (d.at = s.reviewed_at AND d.id > s.uuid)))")
-            cards = {r[0] for r in c.execute(
-                "SELECT DISTINCT card_id FROM temp.sync_new_reviews WHERE card_id IN (SELECT id FROM cards)")}
+            cards: dict[str, str | None] = {r[0]: r[1] for r in c.execute(
+                "SELECT s.card_id, CASE WHEN c.last_review IS NULL OR min(s.reviewed_at) > c.last_review "
+                "THEN min(s.reviewed_at) END FROM temp.sync_new_reviews s JOIN cards c ON c.id = s.card_id "
+                "GROUP BY s.card_id")}
             inserted = c.execute(
                 "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
                 "prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
-                "SELECT uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
+                "SELECT uuid, device, card_id, json_extract(data, '$.rating'), reviewed_at, "
+                "json_extract(data, '$.study_day'), json_extract(data, '$.duration_ms'), cram, "
                 "coalesce(prev_state, 0), prev_interval_days, coalesce(state, 0), stability, difficulty, due, 1 "
                 "FROM temp.sync_new_reviews WHERE card_id IN (SELECT id FROM cards) ORDER BY reviewed_at, uuid"
             ).rowcount
