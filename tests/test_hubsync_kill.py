@@ -105,3 +105,22 @@ def test_two_devices_syncing_at_the_same_moment_as_processes(hub_url: str, tmp_p
             sync(store, hub_url, now=NOW + timedelta(days=60))
         assert device_state(a) == device_state(b)
         assert len(device_state(a)["reviews"]) == 2 * CARDS * 2 + 6
+
+
+def test_a_large_sync_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    import pexpect
+
+    _busy_device(tmp_path / "a.db", reviews_per_card=16).close()  # 2,550 events: a large sync
+    (tmp_path / "hubs").mkdir()
+    argv = ["-m", "llmcards", "--db", str(tmp_path / "a.db"), "sync", f"sqlite:///{tmp_path / 'hubs' / 'hub.db'}"]
+    child = pexpect.spawn(sys.executable, argv, env={**os.environ, "TERM": "xterm"}, timeout=120, dimensions=(24, 100))
+    child.expect("pushing")
+    child.expect("2550/2550")
+    child.expect("pushed 2,550")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    argv[-1] = f"sqlite:///{tmp_path / 'hubs' / 'another-hub.db'}"  # the same large push, to a pipe
+    piped = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
+    assert piped.returncode == 0 and "pushed 2,550" in piped.stdout
+    assert "pushing" not in piped.stderr and "\x1b" not in piped.stdout + piped.stderr

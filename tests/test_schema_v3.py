@@ -157,6 +157,8 @@ def test_uuid7_sorts_by_time_and_keeps_the_millisecond() -> None:
     times = [NOW + timedelta(milliseconds=k * 7) for k in range(50)]
     ids = [uuid7(t) for t in times]
     assert ids == sorted(ids)
+    same = [uuid7(NOW) for _ in range(100)]  # made one after another for one instant: they count up
+    assert same == sorted(same) and len(set(same)) == 100
     assert [uuid7_time(i) for i in ids] == times
     assert uuid7(NOW) != uuid7(NOW)
     parsed = uuid.UUID(uuid7(NOW))

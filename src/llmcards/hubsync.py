@@ -204,7 +204,7 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
            *, now: datetime, replay_all: bool, progress: Progress) -> None:
     """Step 3 of a sync, inside the caller's transaction."""
     from llmcards.config import SCHEDULING_SETTINGS
-    from llmcards.replay import replay_cards
+    from llmcards.replay import replay_cards, replay_staged
     from llmcards.store import to_db
     from llmcards.store.events import CARD_KINDS
 
@@ -229,7 +229,7 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
         touched = store.events.remove_reviews(unreviews)
         merge.unreviewed = len(touched)
         whole |= touched
-    reviewed, merge.reviews, merge.parked = store.events.take_staged_reviews()
+    staged, inserted, merge.reviews, merge.parked = store.events.take_staged_reviews()
     result.pulled_reviews = merge.reviews + merge.parked
     if created and store.events.adopt_parked(created, last_deletes(store, created)):
         whole |= set(created)
@@ -237,15 +237,20 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
     since = [str(to_db(e.at)) for e in new if e.kind == "setting" and e.data.get("key") in SCHEDULING_SETTINGS]
     if since:
         whole |= set(store.history.card_ids_reviewed_since(min(since)))
-    # A card whose new reviews all come after its last one here goes on from its stored schedule
-    # (the replay of the earlier ones); any other is replayed from its first review.
-    forward = {card_id: at for card_id, at in reviewed.items() if at is not None and card_id not in whole}
-    affected = whole | set(reviewed)
-    # A store migrated from schema 2 rebuilds every schedule from its history at its first sync (older
-    # llmcards drew fuzz differently), so that this device and the others agree.
-    ids = store.history.card_ids_with_reviews() if replay_all else sorted(affected)
+    # A card whose new reviews all come after its last one here goes on from its stored schedule (the
+    # replay of the earlier ones), and its new reviews are written once, with their scheduling columns.
+    # Any other card is replayed from its first review. A store migrated from schema 2 replays every
+    # card at its first sync (older llmcards drew fuzz differently), so that the devices agree.
+    forward = [] if replay_all else sorted(card_id for card_id in staged if card_id not in whole)
+    store.events.insert_staged_reviews(sorted(set(staged) - set(forward)))
+    total = len(forward)
+    if forward:
+        replayed = replay_staged(store, forward, progress=lambda done: progress("replay", done, total))
+        merge.replayed += replayed.cards
+        merge.rescheduled += replayed.changed
+    ids = store.history.card_ids_with_reviews() if replay_all else sorted((whole | inserted) - set(forward))
     if ids:
-        replayed = replay_cards(store, ids, progress=lambda done: progress("replay", done, len(ids)),
-                                since=None if replay_all else forward)
-        merge.replayed = replayed.cards
-        merge.rescheduled = list(replayed.changed)
+        replayed = replay_cards(store, ids, progress=lambda done: progress("replay", len(forward) + done,
+                                                                          len(forward) + len(ids)))
+        merge.replayed += replayed.cards
+        merge.rescheduled += replayed.changed

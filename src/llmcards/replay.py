@@ -16,7 +16,7 @@ a rescheduling under new parameters leaves them as they were when the person stu
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from llmcards.models import CardState, ReviewRecord
 
 if TYPE_CHECKING:
     from llmcards.store import Store
+    from llmcards.store.history import ReplayInput
 
 _EPOCH = datetime(1970, 1, 1)  # stored times are naive UTC text
 _US = timedelta(microseconds=1)
@@ -76,8 +77,8 @@ class ReplayReport:
 
 
 def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, settings: Settings | None = None,
-                 fuzz: bool = True, rewrite_logs: bool = True, progress: Callable[[int], None] | None = None,
-                 since: Mapping[str, str] | None = None) -> ReplayReport:
+                 fuzz: bool = True, rewrite_logs: bool = True,
+                 progress: Callable[[int], None] | None = None) -> ReplayReport:
     """Rebuild the schedules of ``card_ids`` (every card with a review when ``None``) from their
     history under ``settings`` (the store's when ``None``), in one transaction.
 
@@ -87,16 +88,36 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     (:meth:`~llmcards.store.connection.Connection.settings_timeline`), as the review screen
     graded it: so a settings change does not rewrite the past, and every device that replays
     a card gets what the device that reviewed it got.
-
-    ``since`` (card id -> stored UTC text) replays, for those cards, only the reviews at or after
-    that time, from the card's stored schedule: for reviews just added after a card's last one (as
-    a sync adds them), where the stored schedule is already the replay of the earlier reviews.
     """
+    ids = list(card_ids) if card_ids is not None else None
+    return _replay(store, store.history.replay_input(ids), settings=settings, fuzz=fuzz, rewrite_logs=rewrite_logs,
+                   progress=progress, from_stored=lambda card_id: False, write=store.history.write_replay)
+
+
+def replay_staged(store: Store, card_ids: Sequence[str], *,
+                  progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Reviews a sync pulled and staged (:meth:`llmcards.store.events.Events.take_staged_reviews`),
+    of cards whose new reviews all follow their last one here: replayed from each card's stored
+    schedule, then written into the review log with their scheduling columns, in one pass (rather
+    than inserted, read back and rewritten). Runs inside the caller's transaction."""
+    with store.write():
+        report = _replay(store, store.events.staged_replay_input(card_ids), settings=None, fuzz=True,
+                         rewrite_logs=True, progress=progress, from_stored=lambda card_id: True,
+                         write=lambda cards, logs: (store.history.write_replay(cards, []),
+                                                    store.events.stage_replayed(logs)))
+        store.events.insert_staged_reviews(card_ids)
+    return report
+
+
+def _replay(store: Store, items: Iterable[ReplayInput], *, settings: Settings | None, fuzz: bool, rewrite_logs: bool,
+            progress: Callable[[int], None] | None, from_stored: Callable[[str], bool],
+            write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], object]) -> ReplayReport:
+    """The one replay: each card's reviews in order through fsrs's arithmetic, from a new card (or
+    from its stored schedule), writing what changed through ``write(card rows, log rows)``."""
     periods = [(None, settings)] if settings is not None else store.settings_timeline()
     schedulers = [FastScheduler(s, fuzz=fuzz) for _, s in periods]
     starts = [str(since) for since, _ in periods[1:]]
     fast = schedulers[-1] if not starts else schedulers[0]
-    ids = list(card_ids) if card_ids is not None else None
     reviews = 0
     cards = 0
     before: dict[str, CardState] = {}
@@ -105,13 +126,13 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     log_rows: list[tuple[Any, ...]] = []
 
     def flush() -> None:
-        store.history.write_replay(card_rows, log_rows)
+        write(card_rows, log_rows)
         card_rows.clear()
         log_rows.clear()
 
     with store.write():
-        for item in store.history.replay_input(ids, since=since):
-            state: Fast = NEW if not since or item.card_id not in since else _stored_fast(item.schedule)
+        for item in items:
+            state: Fast = _stored_fast(item.schedule) if from_stored(item.card_id) else NEW
             for log in item.reviews:
                 if log.cram:
                     continue

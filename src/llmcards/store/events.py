@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 from llmcards.config import LOCAL_SETTINGS
 from llmcards.models import TEXT_FIELDS, USER_ORIGIN, Event, Question, WireEvent
 from llmcards.store.connection import Connection, dump, from_db, from_db_required, to_db
+from llmcards.store.history import ReplayInput, ReplayLog
+from llmcards.store.queue import SCHEDULE_COLUMNS
 
 CARD_KINDS = ("add", "edit", "suspend", "unsuspend", "bury", "delete")
 
@@ -305,17 +307,22 @@ class Events:
                 c.execute(f"DELETE FROM review_logs WHERE uuid IN ({marks})", part)
         return cards
 
-    def take_staged_reviews(self) -> tuple[dict[str, str | None], int, int]:
-        """Insert the staged reviews this store lacks, inside the caller's transaction.
+    def take_staged_reviews(self) -> tuple[dict[str, str], set[str], int, int]:
+        """Sort the staged reviews this store lacks, inside the caller's transaction.
 
         Skipped: reviews already here, reviews taken back (an ``unreview`` is known), and reviews
         older than a deletion of their card. A review whose card is not here (yet) is parked
-        among the events, to be adopted if the card arrives. Returns (the cards that got reviews,
-        each with the time of its first new review when all its new reviews come after its last
-        review here, else None; how many reviews were inserted; how many were parked).
+        among the events, to be adopted if the card arrives. Of the others, those of cards whose
+        new reviews all come after the card's last review here stay staged, for
+        :func:`llmcards.replay.replay_staged` to write with their scheduling columns; the rest are
+        inserted now, to be replayed with the card's whole history.
+
+        Returns (the staged cards, each with the time of its first new review; the cards whose
+        reviews were inserted; how many reviews are new here; how many were parked).
         """
         with self.db.write() as c:
             c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_new_reviews AS SELECT * FROM temp.sync_reviews WHERE 0")
+            c.execute("CREATE INDEX IF NOT EXISTS temp.ix_sync_new_reviews ON sync_new_reviews (card_id, reviewed_at)")
             c.execute("DELETE FROM temp.sync_new_reviews")
             c.execute(
                 "INSERT INTO temp.sync_new_reviews SELECT * FROM temp.sync_reviews s "
@@ -324,23 +331,75 @@ class Events:
                 "AND s.uuid NOT IN (SELECT json_extract(data, '$.review') FROM events WHERE kind = 'unreview') "
                 "AND NOT EXISTS (SELECT 1 FROM events d WHERE d.kind = 'delete' AND d.card_id = s.card_id "
                 "AND (d.at > s.reviewed_at OR (d.at = s.reviewed_at AND d.id > s.uuid)))")
-            cards: dict[str, str | None] = {r[0]: r[1] for r in c.execute(
-                "SELECT s.card_id, CASE WHEN c.last_review IS NULL OR min(s.reviewed_at) > c.last_review "
-                "THEN min(s.reviewed_at) END FROM temp.sync_new_reviews s JOIN cards c ON c.id = s.card_id "
-                "GROUP BY s.card_id")}
-            inserted = c.execute(
-                "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
-                "prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
-                "SELECT uuid, device, card_id, json_extract(data, '$.rating'), reviewed_at, "
-                "json_extract(data, '$.study_day'), json_extract(data, '$.duration_ms'), cram, "
-                "coalesce(prev_state, 0), prev_interval_days, coalesce(state, 0), stability, difficulty, due, 1 "
-                "FROM temp.sync_new_reviews WHERE card_id IN (SELECT id FROM cards) ORDER BY reviewed_at, uuid"
-            ).rowcount
+            staged: dict[str, str] = {}
+            inserted: set[str] = set()
+            for card_id, first, follows in c.execute(
+                    "SELECT s.card_id, min(s.reviewed_at), c.last_review IS NULL OR min(s.reviewed_at) > c.last_review "
+                    "FROM temp.sync_new_reviews s JOIN cards c ON c.id = s.card_id GROUP BY s.card_id"):
+                if follows:
+                    staged[card_id] = first
+                else:
+                    inserted.add(card_id)
+            new = int(c.execute("SELECT count(*) FROM temp.sync_new_reviews "
+                                "WHERE card_id IN (SELECT id FROM cards)").fetchone()[0])
+            self.insert_staged_reviews(sorted(inserted))
             parked = c.execute(
                 f"INSERT OR IGNORE INTO events({_EVENT_COLUMNS}, pushed) "
                 "SELECT uuid, device, reviewed_at, 'review', card_id, data, 1 FROM temp.sync_new_reviews "
                 "WHERE card_id NOT IN (SELECT id FROM cards)").rowcount
-        return cards, int(inserted), int(parked)
+        return staged, inserted, new, int(parked)
+
+    def staged_replay_input(self, card_ids: Sequence[str], *, chunk: int = 2000) -> Iterator[ReplayInput]:
+        """The staged new reviews of these cards as a replay reads them (with their uuid as log id), with
+        each card's stored schedule."""
+        c = self.db.conn
+        for start in range(0, len(card_ids), chunk):
+            part = list(card_ids[start:start + chunk])
+            marks = ",".join("?" * len(part))
+            schedules = {r[0]: tuple(r[1:]) for r in c.execute(
+                f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN ({marks})", part)}
+            reviews: dict[str, list[ReplayLog]] = {card_id: [] for card_id in schedules}
+            for r in c.execute("SELECT card_id, uuid, json_extract(data, '$.rating'), reviewed_at, cram "
+                               f"FROM temp.sync_new_reviews WHERE card_id IN ({marks}) "
+                               "ORDER BY card_id, reviewed_at, uuid", part):
+                if r[0] in reviews:
+                    reviews[r[0]].append(ReplayLog(r[1], int(r[2]), r[3], bool(r[4]), ()))
+            for card_id in part:
+                if card_id in schedules:
+                    yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
+
+    def stage_replayed(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Scheduling columns a replay computed for staged reviews: (prev_state, prev_interval_days, state,
+        stability, difficulty, due, uuid)."""
+        c = self.db.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_replayed (uuid TEXT PRIMARY KEY, prev_state INTEGER, "
+                  "prev_interval_days REAL, state INTEGER, stability REAL, difficulty REAL, due TEXT)")
+        c.executemany("INSERT OR REPLACE INTO temp.sync_replayed(prev_state, prev_interval_days, state, stability, "
+                      "difficulty, due, uuid) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def insert_staged_reviews(self, card_ids: Sequence[str]) -> None:
+        """Insert the staged new reviews of these cards into the log: with the scheduling columns a replay
+        staged for them (:meth:`stage_replayed`), else as pulled (a replay of the card rewrites them)."""
+        if not card_ids:
+            return
+        with self.db.write() as c:
+            self.stage_replayed([])
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_cards (id TEXT PRIMARY KEY)")
+            c.execute("DELETE FROM temp.sync_cards")
+            c.executemany("INSERT INTO temp.sync_cards(id) VALUES (?)", [(card_id,) for card_id in card_ids])
+            pick = ", ".join(f"CASE WHEN d.uuid IS NULL THEN {fallback} ELSE d.{name} END"
+                             for name, fallback in (("prev_state", "coalesce(s.prev_state, 0)"),
+                                                    ("prev_interval_days", "s.prev_interval_days"),
+                                                    ("state", "coalesce(s.state, 0)"), ("stability", "s.stability"),
+                                                    ("difficulty", "s.difficulty"), ("due", "s.due")))
+            c.execute(
+                "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, cram, "
+                "prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
+                "SELECT s.uuid, s.device, s.card_id, json_extract(s.data, '$.rating'), s.reviewed_at, "
+                f"json_extract(s.data, '$.study_day'), json_extract(s.data, '$.duration_ms'), s.cram, {pick}, 1 "
+                "FROM temp.sync_new_reviews s JOIN temp.sync_cards k ON k.id = s.card_id "
+                "LEFT JOIN temp.sync_replayed d ON d.uuid = s.uuid ORDER BY s.reviewed_at, s.uuid")
+            c.execute("DELETE FROM temp.sync_replayed")
 
     def adopt_parked(self, card_ids: Sequence[str], after: dict[str, tuple[datetime, str]]) -> int:
         """Move parked reviews of cards that now exist into the review log (those older than the card's

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from llmcards.models import Grade, ReviewRecord, State
@@ -33,11 +33,11 @@ def _record(r: Sequence[Any]) -> ReviewRecord:
 class ReplayLog(NamedTuple):
     """A review as a replay reads it: what the person did, and the scheduling columns stored for it."""
 
-    log_id: int
+    log_id: int | str  # its row in the log, or (a review a sync is adding) its uuid
     rating: int
     reviewed_at: str  # as stored: naive UTC text
     cram: bool
-    derived: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due
+    derived: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due (or ())
 
 
 class ReplayInput(NamedTuple):
@@ -80,35 +80,22 @@ class History:
                 by_card[row[1]].append(_record(row))
             yield from by_card.items()
 
-    def replay_input(self, card_ids: Sequence[str] | None = None, *, chunk: int = 2000,
-                     since: Mapping[str, str] | None = None) -> Iterator[ReplayInput]:
+    def replay_input(self, card_ids: Sequence[str] | None = None, *, chunk: int = 2000) -> Iterator[ReplayInput]:
         """What a replay needs of each card, ``chunk`` cards at a time (every card with a review when
-        ``card_ids`` is None; cards that no longer exist are skipped). For a card in ``since``, only
-        its reviews at or after that time (stored UTC text) are read."""
+        ``card_ids`` is None; cards that no longer exist are skipped)."""
         ids = list(card_ids) if card_ids is not None else self.card_ids_with_reviews()
-        columns = ("card_id, id, rating, reviewed_at, cram, prev_state, prev_interval_days, state, stability, "
-                   "difficulty, due")
         for start in range(0, len(ids), chunk):
             part = ids[start:start + chunk]
             marks = ",".join("?" * len(part))
             schedules = {r[0]: tuple(r[1:]) for r in self.db.conn.execute(
                 f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN ({marks})", part)}
             reviews: dict[str, list[ReplayLog]] = {card_id: [] for card_id in schedules}
-            whole = [card_id for card_id in part if not since or card_id not in since]
-            later = [(card_id, since[card_id]) for card_id in part if since and card_id in since]
-            queries: list[tuple[str, list[str]]] = []
-            if whole:
-                queries.append((f"SELECT {columns} FROM review_logs WHERE card_id IN ({','.join('?' * len(whole))}) "
-                                "ORDER BY card_id, reviewed_at, uuid", whole))
-            if later:
-                queries.append((f"WITH since(card, at) AS (VALUES {','.join(['(?, ?)'] * len(later))}) "
-                                f"SELECT {', '.join('r.' + c.strip() for c in columns.split(','))} FROM since "
-                                "JOIN review_logs r ON r.card_id = since.card AND r.reviewed_at >= since.at "
-                                "ORDER BY r.card_id, r.reviewed_at, r.uuid", [x for pair in later for x in pair]))
-            for sql, params in queries:
-                for r in self.db.conn.execute(sql, params):
-                    if r[0] in reviews:
-                        reviews[r[0]].append(ReplayLog(r[1], r[2], r[3], bool(r[4]), tuple(r[5:])))
+            for r in self.db.conn.execute(
+                    "SELECT card_id, id, rating, reviewed_at, cram, prev_state, prev_interval_days, state, stability, "
+                    f"difficulty, due FROM review_logs WHERE card_id IN ({marks}) ORDER BY card_id, reviewed_at, uuid",
+                    part):
+                if r[0] in reviews:
+                    reviews[r[0]].append(ReplayLog(r[1], r[2], r[3], bool(r[4]), tuple(r[5:])))
             for card_id in part:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
