@@ -380,3 +380,37 @@ def test_hub_tables_hold_each_event_once(devices: Devices, hub_url: str) -> None
     with Hub.open(hub_url) as hub, hub.engine.connect() as conn:
         total, distinct = conn.execute(select(func.count(), func.count(func.distinct(hub_events.c.id)))).one()
     assert total == distinct == 5
+
+
+def test_moving_to_another_hub_takes_everything_along(devices: Devices, hub_url: str, tmp_path: Path) -> None:
+    a, b, c = devices("a"), devices("b"), devices("c")
+    grade(a, "lora-principle", 3, NOW)
+    grade(b, "bn-vs-ln", 3, NOW + timedelta(minutes=1))
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    (tmp_path / "new-hubs").mkdir()
+    other = f"sqlite:///{tmp_path / 'new-hubs' / 'hub.db'}"
+    moved = _sync(b, other)  # b moves first: it brings a's review along
+    assert moved.created and moved.pushed_reviews == 2
+    _sync(c, other)
+    assert device_state(c) == device_state(b) and len(device_state(c)["reviews"]) == 2
+    _sync(a, other)  # a follows: nothing new for the hub, b's review for a
+    assert device_state(a) == device_state(c)
+
+
+def test_a_store_restored_from_an_older_copy_gets_its_later_work_back(devices: Devices, hub_url: str,
+                                                                       tmp_path: Path) -> None:
+    a = devices("a")
+    grade(a, "lora-principle", 3, NOW)
+    _sync(a, hub_url)
+    older = tmp_path / "older.db"
+    with sqlite3.connect(a.path) as src, sqlite3.connect(older) as dst:
+        src.backup(dst)
+    grade(a, "bn-vs-ln", 3, NOW + timedelta(hours=1))
+    a.cards.set_suspended(["kv-cache"], True, now=NOW + timedelta(hours=2))
+    _sync(a, hub_url)
+    expected = device_state(a)
+    with Store.open(older) as restored:
+        back = _sync(restored, hub_url)
+        assert back.pulled_reviews == 1 and back.pulled_events == 1
+        assert device_state(restored) == expected

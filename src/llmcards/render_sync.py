@@ -72,7 +72,7 @@ def sync_result_text(r: SyncResult) -> Text:
     if m.deleted:
         details.append(f"{len(m.deleted):,} deleted")
     if m.rescheduled:
-        details.append(f"{len(m.rescheduled):,} rescheduled from the merged reviews")
+        details.append(f"{len(m.rescheduled):,} rescheduled by replaying their reviews")
     if m.unreviewed:
         details.append(f"{plural(m.unreviewed, 'review')} taken back")
     if details:
