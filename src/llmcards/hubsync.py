@@ -83,18 +83,19 @@ class SyncStatus:
     device_id: str
 
 
+_NO_LOG = (None,) * 6
+
+
 def parse_review(event: WireEvent) -> PulledReview:
     """A pulled review event, ready to stage: JSON is parsed here only for cram reviews, whose
     scheduling columns a replay does not recompute (the rest SQLite reads out of the JSON)."""
     from llmcards.store.events import PulledReview
 
-    cram = False
-    log: tuple[object, ...] = (None,) * 6
-    if '"cram"' in event.data:
-        data = json.loads(event.data)
-        cram = bool(data.get("cram"))
-        if cram and data.get("log"):
-            log = tuple(data["log"])
+    if '"cram"' not in event.data:
+        return PulledReview(event.id, event.device, event.at, str(event.card_id), event.data, False, _NO_LOG)
+    data = json.loads(event.data)
+    cram = bool(data.get("cram"))
+    log = tuple(data["log"]) if cram and data.get("log") else _NO_LOG
     return PulledReview(event.id, event.device, event.at, str(event.card_id), event.data, cram, log)
 
 

@@ -151,7 +151,7 @@ def merge_settings(store: Store, keys: Sequence[str], new: set[str], report: Mer
 
 def last_deletes(store: Store, card_ids: Sequence[str]) -> dict[str, tuple[datetime, str]]:
     """The (time, id) of each card's last known deletion, for the cards that have one."""
-    return {card_id: e.order for card_id, events in store.events.card_events(card_ids).items()
+    return {card_id: e.order for card_id, events in store.events.card_events(card_ids, kinds=("delete",)).items()
             if (e := _newest(events, ("delete",))) is not None}
 
 

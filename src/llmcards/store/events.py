@@ -194,15 +194,17 @@ class Events:
         return [_event(r) for r in rows]
 
     # ----------------------------------------------------------------- reading for the merge rules
-    def card_events(self, card_ids: Sequence[str]) -> dict[str, list[Event]]:
-        """Every known add, edit, suspend, unsuspend, bury and delete of these cards, oldest first."""
+    def card_events(self, card_ids: Sequence[str], *,
+                    kinds: Sequence[str] = CARD_KINDS) -> dict[str, list[Event]]:
+        """Every known add, edit, suspend, unsuspend, bury and delete (or only ``kinds``) of these
+        cards, oldest first."""
         out: dict[str, list[Event]] = {card_id: [] for card_id in card_ids}
-        kinds = ",".join(f"'{k}'" for k in CARD_KINDS)
+        kind_list = ",".join(f"'{k}'" for k in kinds if k in CARD_KINDS)
         for start in range(0, len(card_ids), 500):
             part = list(card_ids[start:start + 500])
             for r in self.db.conn.execute(
                     f"SELECT {_EVENT_COLUMNS} FROM events WHERE card_id IN ({','.join('?' * len(part))}) "
-                    f"AND kind IN ({kinds}) ORDER BY at, id", part):
+                    f"AND kind IN ({kind_list}) ORDER BY at, id", part):
                 out[r[4]].append(_event(r))
         return out
 
