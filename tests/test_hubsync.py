@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from llmcards.cards import add_card
 from llmcards.config import Settings
 from llmcards.hubsync import SyncResult, sync
 from llmcards.models import Grade, Question
@@ -414,3 +415,27 @@ def test_a_store_restored_from_an_older_copy_gets_its_later_work_back(devices: D
         back = _sync(restored, hub_url)
         assert back.pulled_reviews == 1 and back.pulled_events == 1
         assert device_state(restored) == expected
+
+
+def test_reviews_made_after_a_delete_elsewhere_wait_for_the_card_on_every_device(devices: Devices,
+                                                                                    hub_url: str) -> None:
+    a, b = devices("a"), devices("b")
+    a.cards.add(Question(id="mine", question="What is PPO?", answer="Clipped policy updates"), now=NOW)
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    grade(b, "mine", 3, NOW + timedelta(minutes=5))  # before the delete: goes with the card
+    a.cards.delete(["mine"], now=NOW + timedelta(hours=1))
+    grade(b, "mine", 3, NOW + timedelta(hours=2))  # after it, by b, which has not heard of it
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    _sync(a, hub_url)
+    assert a.cards.get("mine") is None and b.cards.get("mine") is None
+    assert device_state(a) == device_state(b)
+    add_card(a, question="What is PPO?", answer="Proximal policy optimization", tags=[], card_id="mine",
+             now=NOW + timedelta(hours=3))  # added again: the later review comes back with it
+    for store in (a, b, a):
+        _sync(store, hub_url)
+    c = devices("c")
+    _sync(c, hub_url)
+    assert device_state(a) == device_state(b) == device_state(c)
+    assert [log.reviewed_at for log in c.cards.history("mine")] == [NOW + timedelta(hours=2)]

@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmcards.cards import add_card
 from llmcards.hubsync import sync
 from llmcards.models import Question
 from llmcards.store import Store
@@ -49,7 +50,7 @@ def _apply(store: Store, action: Action, now: datetime, hub: str) -> None:
     elif kind == "delete" and card is not None:
         store.cards.delete([card_id], now=now)
     elif kind == "add" and card is None:
-        store.cards.add(Question(id=card_id, question=f"{card_id} {arg}?", answer=str(arg)), now=now)
+        add_card(store, question=f"{card_id} {arg}?", answer=str(arg), tags=[], card_id=card_id, now=now)
     elif kind == "setting":
         store.save_setting(card_id, SETTING_VALUES[card_id][int(str(arg))], now=now)
     elif kind == "sync":

@@ -139,7 +139,11 @@ def add_card(store: Store, *, question: str, answer: str | None, tags: Sequence[
     new_id = card_id or make_id(question, lambda i: store.cards.get(i) is not None)
     text = answer.strip("\n") if answer and answer.strip() else None
     card = Question(id=new_id, question=question, answer=text, tags=clean_tags(tags))
-    store.cards.add(card, now=now)
+    with store.write():
+        store.cards.add(card, now=now)
+        from llmcards.merge import adopt
+
+        adopt(store, [card.id], now=now)  # a card added again gets what other devices did to it since
     return card
 
 

@@ -8,7 +8,9 @@
   ``suspend``/``unsuspend`` and ``bury`` follow the last writer the same way.
 - **A delete wins over older events**: edits, flags and reviews made before it are dropped.
   Whether a card exists is decided by its newest ``add`` or ``delete``; a bank card (which
-  has no ``add``: every device syncs the same bank itself) exists until deleted.
+  has no ``add``: every device syncs the same bank itself) exists until deleted. Reviews made
+  after a delete by a device that had not heard of it wait among the events on every device,
+  in case the card is added again.
 - **Settings** follow the last writer, key by key; ``sync_url`` is never shared.
 
 Every event pulled is kept in the store's events, even one for a card that is not here yet
@@ -103,7 +105,8 @@ def merge_cards(store: Store, card_ids: Sequence[str], new: set[str], report: Me
         row = rows.get(card_id)
         decided_now = v.decided_by is not None and v.decided_by.id in new
         if row is not None and v.exists is False and decided_now and card_id not in fresh:
-            store.events.remove_card(card_id)
+            assert v.decided_by is not None
+            store.events.remove_card(card_id, v.decided_by.order)
             report.deleted.append(card_id)
             continue
         if row is None:

@@ -100,18 +100,20 @@ def replay_staged(store: Store, card_ids: Sequence[str], *,
     of cards whose new reviews all follow their last one here: replayed from each card's stored
     schedule, then written into the review log with their scheduling columns, in one pass (rather
     than inserted, read back and rewritten). Runs inside the caller's transaction."""
+    def write(cards: list[tuple[Any, ...]], logs: list[tuple[Any, ...]]) -> None:
+        store.history.write_replay(cards, [])
+        store.events.stage_replayed(logs)
+
     with store.write():
         report = _replay(store, store.events.staged_replay_input(card_ids), settings=None, fuzz=True,
-                         rewrite_logs=True, progress=progress, from_stored=lambda card_id: True,
-                         write=lambda cards, logs: (store.history.write_replay(cards, []),
-                                                    store.events.stage_replayed(logs)))
+                         rewrite_logs=True, progress=progress, from_stored=lambda card_id: True, write=write)
         store.events.insert_staged_reviews(card_ids)
     return report
 
 
 def _replay(store: Store, items: Iterable[ReplayInput], *, settings: Settings | None, fuzz: bool, rewrite_logs: bool,
             progress: Callable[[int], None] | None, from_stored: Callable[[str], bool],
-            write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], object]) -> ReplayReport:
+            write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], None]) -> ReplayReport:
     """The one replay: each card's reviews in order through fsrs's arithmetic, from a new card (or
     from its stored schedule), writing what changed through ``write(card rows, log rows)``."""
     periods = [(None, settings)] if settings is not None else store.settings_timeline()

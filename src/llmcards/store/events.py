@@ -283,9 +283,18 @@ class Events:
             if bury:
                 c.execute("UPDATE cards SET buried_until = ? WHERE id = ?", (buried_until, card_id))
 
-    def remove_card(self, card_id: str) -> bool:
-        """A card deleted on another device, with its tags and reviews."""
+    def remove_card(self, card_id: str, deleted: tuple[datetime, str]) -> bool:
+        """A card deleted on another device at ``deleted`` (time, event id), with its tags and the
+        reviews made before that. Reviews made after it (here, by a device that had not heard of
+        the delete) are parked among the events, as another device parks them, in case the card
+        is added again."""
+        at, event_id = to_db(deleted[0]), deleted[1]
         with self.db.write() as c:
+            later = c.execute(f"{_REVIEW_WIRE} WHERE card_id = ? AND (reviewed_at > ? OR "
+                              "(reviewed_at = ? AND uuid > ?))", (card_id, at, at, event_id)).fetchall()
+            pushed = dict(c.execute("SELECT uuid, pushed FROM review_logs WHERE card_id = ?", (card_id,)).fetchall())
+            c.executemany(f"INSERT OR IGNORE INTO events({_EVENT_COLUMNS}, pushed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(*_review_wire(r), pushed.get(r[1], 0)) for r in later])
             return c.execute("DELETE FROM cards WHERE id = ?", (card_id,)).rowcount > 0
 
     def apply_setting(self, key: str, value: str | None) -> None:
