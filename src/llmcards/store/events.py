@@ -171,6 +171,7 @@ class Events:
                   "prev_state INTEGER, prev_interval_days REAL, state INTEGER, stability REAL, difficulty REAL, "
                   "due TEXT)")
         c.execute("DELETE FROM temp.sync_events")
+        c.execute("CREATE INDEX IF NOT EXISTS temp.ix_sync_reviews_card ON sync_reviews (card_id, reviewed_at)")
         c.execute("DELETE FROM temp.sync_reviews")
 
     def stage(self, events: Sequence[tuple[int, WireEvent]], reviews: Sequence[PulledReview]) -> None:
@@ -332,31 +333,29 @@ class Events:
         reviews were inserted; how many reviews are new here; how many were parked).
         """
         with self.db.write() as c:
-            c.execute("CREATE TEMP TABLE IF NOT EXISTS sync_new_reviews AS SELECT * FROM temp.sync_reviews WHERE 0")
-            c.execute("CREATE INDEX IF NOT EXISTS temp.ix_sync_new_reviews ON sync_new_reviews (card_id, reviewed_at)")
-            c.execute("DELETE FROM temp.sync_new_reviews")
+            # The staged reviews this store already has, or must not have, are dropped: the rest are new.
             c.execute(
-                "INSERT INTO temp.sync_new_reviews SELECT * FROM temp.sync_reviews s "
-                "WHERE NOT EXISTS (SELECT 1 FROM review_logs r WHERE r.uuid = s.uuid) "
-                "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.id = s.uuid) "
-                "AND s.uuid NOT IN (SELECT json_extract(data, '$.review') FROM events WHERE kind = 'unreview') "
-                "AND NOT EXISTS (SELECT 1 FROM events d WHERE d.kind = 'delete' AND d.card_id = s.card_id "
+                "DELETE FROM temp.sync_reviews AS s "
+                "WHERE EXISTS (SELECT 1 FROM review_logs r WHERE r.uuid = s.uuid) "
+                "OR EXISTS (SELECT 1 FROM events p WHERE p.id = s.uuid) "
+                "OR s.uuid IN (SELECT json_extract(data, '$.review') FROM events WHERE kind = 'unreview') "
+                "OR EXISTS (SELECT 1 FROM events d WHERE d.kind = 'delete' AND d.card_id = s.card_id "
                 "AND (d.at > s.reviewed_at OR (d.at = s.reviewed_at AND d.id > s.uuid)))")
             staged: dict[str, str] = {}
             inserted: set[str] = set()
             for card_id, first, follows in c.execute(
                     "SELECT s.card_id, min(s.reviewed_at), c.last_review IS NULL OR min(s.reviewed_at) > c.last_review "
-                    "FROM temp.sync_new_reviews s JOIN cards c ON c.id = s.card_id GROUP BY s.card_id"):
+                    "FROM temp.sync_reviews s JOIN cards c ON c.id = s.card_id GROUP BY s.card_id"):
                 if follows:
                     staged[card_id] = first
                 else:
                     inserted.add(card_id)
-            new = int(c.execute("SELECT count(*) FROM temp.sync_new_reviews "
+            new = int(c.execute("SELECT count(*) FROM temp.sync_reviews "
                                 "WHERE card_id IN (SELECT id FROM cards)").fetchone()[0])
             self.insert_staged_reviews(sorted(inserted))
             parked = c.execute(
                 f"INSERT OR IGNORE INTO events({_EVENT_COLUMNS}, pushed) "
-                "SELECT uuid, device, reviewed_at, 'review', card_id, data, 1 FROM temp.sync_new_reviews "
+                "SELECT uuid, device, reviewed_at, 'review', card_id, data, 1 FROM temp.sync_reviews "
                 "WHERE card_id NOT IN (SELECT id FROM cards)").rowcount
         return staged, inserted, new, int(parked)
 
@@ -371,7 +370,7 @@ class Events:
                 f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN ({marks})", part)}
             reviews: dict[str, list[ReplayLog]] = {card_id: [] for card_id in schedules}
             for r in c.execute("SELECT card_id, uuid, json_extract(data, '$.rating'), reviewed_at, cram "
-                               f"FROM temp.sync_new_reviews WHERE card_id IN ({marks}) "
+                               f"FROM temp.sync_reviews WHERE card_id IN ({marks}) "
                                "ORDER BY card_id, reviewed_at, uuid", part):
                 if r[0] in reviews:
                     reviews[r[0]].append(ReplayLog(r[1], int(r[2]), r[3], bool(r[4]), ()))
@@ -408,7 +407,7 @@ class Events:
                 "prev_state, prev_interval_days, state, stability, difficulty, due, pushed) "
                 "SELECT s.uuid, s.device, s.card_id, json_extract(s.data, '$.rating'), s.reviewed_at, "
                 f"json_extract(s.data, '$.study_day'), json_extract(s.data, '$.duration_ms'), s.cram, {pick}, 1 "
-                "FROM temp.sync_new_reviews s JOIN temp.sync_cards k ON k.id = s.card_id "
+                "FROM temp.sync_reviews s JOIN temp.sync_cards k ON k.id = s.card_id "
                 "LEFT JOIN temp.sync_replayed d ON d.uuid = s.uuid ORDER BY s.reviewed_at, s.uuid")
             c.execute("DELETE FROM temp.sync_replayed")
 
