@@ -3,38 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from llmcards.models import CardState, Grade, ReviewRecord, State
-from llmcards.store.connection import Connection, from_db, from_db_required, to_db
-from llmcards.store.queue import SET_SCHEDULE, schedule_params
+from llmcards.models import Grade, ReviewRecord, State
+from llmcards.store.connection import Connection, from_db, from_db_required
+from llmcards.store.queue import SCHEDULE_COLUMNS, SET_SCHEDULE
 
 _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "
                 "prev_state, cram")
 
 
-def _record(r: Sequence[object]) -> ReviewRecord:
+def _record(r: Sequence[Any]) -> ReviewRecord:
     return ReviewRecord(
-        id=int(r[0]),  # type: ignore[call-overload]
+        id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
-        reviewed_at=from_db_required(str(r[3])),
-        duration_ms=r[4],  # type: ignore[arg-type]
+        reviewed_at=from_db_required(r[3]),
+        duration_ms=r[4],
         state=State(r[5]),
-        stability=r[6],  # type: ignore[arg-type]
-        difficulty=r[7],  # type: ignore[arg-type]
-        due=from_db(r[8]),  # type: ignore[arg-type]
+        stability=r[6],
+        difficulty=r[7],
+        due=from_db(r[8]),
         prev_state=State(r[9]),
         cram=bool(r[10]),
     )
 
 
-class LogUpdate(NamedTuple):
-    """A review log row's scheduling columns, as a replay recomputed them."""
+class ReplayLog(NamedTuple):
+    """A review as a replay reads it: what the person did, and the scheduling columns stored for it."""
 
     log_id: int
-    before: CardState
-    after: CardState
+    rating: int
+    reviewed_at: str  # as stored: naive UTC text
+    cram: bool
+    derived: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due
+
+
+class ReplayInput(NamedTuple):
+    """One card as a replay reads it: its stored schedule columns and its reviews in time order."""
+
+    card_id: str
+    schedule: tuple[Any, ...]  # state, step, stability, difficulty, due, last_review, reps, lapses (as stored)
+    reviews: list[ReplayLog]
 
 
 class History:
@@ -64,27 +74,31 @@ class History:
                 by_card[row[1]].append(_record(row))
             yield from by_card.items()
 
-    def rewrite(self, updates: Iterable[tuple[str, CardState, Sequence[LogUpdate]]]) -> int:
-        """Write replayed schedules: each card's state, and its log rows' scheduling columns.
+    def replay_input(self, card_ids: Sequence[str] | None = None, *, chunk: int = 2000) -> Iterator[ReplayInput]:
+        """What a replay needs of each card, ``chunk`` cards at a time (every card with a review when
+        ``card_ids`` is None; cards that no longer exist are skipped)."""
+        ids = list(card_ids) if card_ids is not None else self.card_ids_with_reviews()
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            marks = ",".join("?" * len(part))
+            schedules = {r[0]: tuple(r[1:]) for r in self.db.conn.execute(
+                f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN ({marks})", part)}
+            reviews: dict[str, list[ReplayLog]] = {card_id: [] for card_id in schedules}
+            for r in self.db.conn.execute(
+                    "SELECT card_id, id, rating, reviewed_at, cram, prev_state, prev_interval_days, state, stability, "
+                    f"difficulty, due FROM review_logs WHERE card_id IN ({marks}) ORDER BY card_id, reviewed_at, id",
+                    part):
+                if r[0] in reviews:
+                    reviews[r[0]].append(ReplayLog(r[1], r[2], r[3], bool(r[4]), tuple(r[5:])))
+            for card_id in part:
+                if card_id in schedules:
+                    yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
 
-        Runs inside the caller's transaction when there is one. Returns how many cards were written.
-        """
-        written = 0
+    def write_replay(self, cards: Iterable[tuple[Any, ...]], logs: Iterable[tuple[Any, ...]]) -> None:
+        """Write replayed schedules: ``cards`` are (schedule columns..., card id), ``logs`` are
+        (prev_state, prev_interval_days, state, stability, difficulty, due, log id). Runs inside the
+        caller's transaction when there is one."""
         with self.db.write() as c:
-            for card_id, state, logs in updates:
-                c.execute(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", (*schedule_params(state), card_id))
-                c.executemany(
-                    "UPDATE review_logs SET prev_state = ?, prev_interval_days = ?, state = ?, stability = ?, "
-                    "difficulty = ?, due = ? WHERE id = ?",
-                    [(int(u.before.state), _interval_days(u.before), int(u.after.state), u.after.stability,
-                      u.after.difficulty, to_db(u.after.due), u.log_id) for u in logs],
-                )
-                written += 1
-        return written
-
-
-def _interval_days(before: CardState) -> float | None:
-    """The interval the card had when it was reviewed (due - last review), in days."""
-    if before.due is None or before.last_review is None:
-        return None
-    return (before.due - before.last_review).total_seconds() / 86400
+            c.executemany(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", cards)
+            c.executemany("UPDATE review_logs SET prev_state = ?, prev_interval_days = ?, state = ?, stability = ?, "
+                          "difficulty = ?, due = ? WHERE id = ?", logs)

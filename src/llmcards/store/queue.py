@@ -34,6 +34,7 @@ def schedule_params(s: CardState) -> tuple[Any, ...]:
     return (int(s.state), s.step, s.stability, s.difficulty, to_db(s.due), to_db(s.last_review), s.reps, s.lapses)
 
 
+SCHEDULE_COLUMNS = "state, step, stability, difficulty, due, last_review, reps, lapses"
 SET_SCHEDULE = ("state = ?, step = ?, stability = ?, difficulty = ?, due = ?, last_review = ?, reps = ?, "
                 "lapses = ?")
 
