@@ -430,23 +430,9 @@ class _Renderer:
             self._prime(out)
         else:
             self._other_macro(node, name, args, out, tight)
-        if not args and node.macro_post_space and self._spaced_after(name, items, i, out):
+        if not args and node.macro_post_space:
             out.append(_Piece("", BREAK) if lines and "\n" in node.macro_post_space else _Piece(" ", SPACE))
         return i
-
-    @staticmethod
-    def _spaced_after(name: str, items: list[Any], i: int, out: list[_Piece]) -> bool:
-        """Whether the space after a macro's name reads as a space.
-
-        After ``\\%`` it is one; after ``\\lambda`` LaTeX drops it (``\\lambda t`` is λt), but the
-        notes also write ``\\beta log`` and ``P \\Lambda Q``: a space before the macro, or a word of
-        two letters or more after it, keeps the space.
-        """
-        if not name.isalpha():
-            return True
-        before = len(out) >= 2 and out[-2].kind == SPACE
-        word = all(i + k < len(items) and isinstance(items[i + k], str) and items[i + k].isalpha() for k in (0, 1))
-        return before or word
 
     def _other_macro(self, node: Any, name: str, args: list[Any], out: list[_Piece], tight: bool) -> None:
         symbol = self._symbol(node)
@@ -586,6 +572,8 @@ class _Renderer:
             elif tok.kind == FRAC:
                 tok.wrapped = bool((prev is not None and prev.kind in (ATOM, CLOSE, FRAC, FUNC))
                                    or (nxt is not None and nxt.kind in (ATOM, OPEN, FRAC, FUNC, BIG)))
+        kept = [soft[k] and (self._wordy(toks, soft, hard, k - 1) or self._wordy(toks, soft, hard, k) or (
+            toks[k - 1].text.isdigit() and toks[k].text[:1].isdigit())) for k in range(len(toks))]
         parts: list[str] = []
         depth, compound, factors = 0, False, 0
         prev = None
@@ -593,7 +581,7 @@ class _Renderer:
             if tok.kind == CLOSE:
                 depth = max(depth - 1, 0)
             if prev is not None:
-                gap = self._gap(prev, tok, soft[k], hard[k])
+                gap = self._gap(prev, tok, soft[k], hard[k], kept[k])
                 parts.append(gap)
                 compound = compound or (depth == 0 and gap != "")
             if depth == 0:
@@ -613,8 +601,26 @@ class _Renderer:
         return _Layout("".join(parts), compound, factors, signed)
 
     @staticmethod
-    def _gap(left: _Piece, right: _Piece, soft: bool, hard: str) -> str:
-        """The space between two pieces: none, a space, or ``·`` after a scripted symbol."""
+    def _wordy(toks: list[_Piece], soft: list[bool], hard: list[str], k: int) -> bool:
+        """Whether token ``k`` is part of a word (``log``, ``\\text{softmax}``) rather than a lone symbol."""
+        if k < 0:
+            return False
+        tok = toks[k]
+        if tok.kind == ATOM and not tok.tail and len(tok.text) > 1 and tok.text.isalpha():
+            return True
+        if not _is_letter(tok):
+            return False
+        joined_before = k > 0 and _is_letter(toks[k - 1]) and not soft[k] and not hard[k]
+        joined_after = k + 1 < len(toks) and _is_letter(toks[k + 1]) and not soft[k + 1] and not hard[k + 1]
+        return joined_before or joined_after
+
+    @staticmethod
+    def _gap(left: _Piece, right: _Piece, soft: bool, hard: str, kept: bool) -> str:
+        """The space between two pieces: none, a space, or ``·`` after a scripted symbol.
+
+        ``soft`` says the notes put a space there; ``kept`` that it separates words (``β log``),
+        as LaTeX drops a space between symbols (``4 \\Phi`` is 4Φ, ``\\lambda t`` is λt).
+        """
         if hard:
             return hard
         if right.kind in (BIN, REL, BAR) and right.binary:
@@ -639,4 +645,4 @@ class _Renderer:
         if right.kind in (ATOM, FRAC) and _starts_word(right.text):
             if left.tail == "ascii" or (left.text[-1:] in _SCRIPT_DIGITS and right.text[0].isdigit()):
                 return " " if soft or left.text[:1] in _DIFFERENTIALS else "·"
-        return " " if soft else ""
+        return " " if kept else ""
