@@ -27,6 +27,7 @@ formula as written then.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -235,6 +236,9 @@ class _Renderer:
     def __init__(self) -> None:
         from pylatexenc.latex2text import LatexNodes2Text  # type: ignore[import-untyped]
 
+        # pylatexenc logs a warning for a macro it cannot fill in; without a handler Python would
+        # print it over the review screen. An application that sets up logging still sees it.
+        logging.getLogger("pylatexenc").addHandler(logging.NullHandler())
         self._l2t = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 
     # --- nodes to pieces -------------------------------------------------------------------
@@ -396,7 +400,7 @@ class _Renderer:
         if name in _SIZES:
             return self._delimiter(name, items, i, out)
         if name == "\\":
-            out.append(_Piece("", BREAK) if lines else _Piece(" ", SPACE))
+            out.append(_Piece("", BREAK) if lines else _Piece(" ", HARD))
         elif name in _SPACES:
             if _SPACES[name]:
                 out.append(_Piece(_SPACES[name], HARD))
