@@ -30,9 +30,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 # Kinds of piece: an ordinary symbol, delimiters, operators, punctuation, spaces, and structures.
 ATOM, OPEN, CLOSE, BIN, REL, BAR, PUNCT = "atom", "open", "close", "bin", "rel", "bar", "punct"
@@ -51,10 +52,10 @@ _OPERANDS = (ATOM, CLOSE, FRAC, BAR)
 _OPERAND_STARTS = (ATOM, OPEN, FRAC, FUNC, BIG)
 _DIFFERENTIALS = set("∂∇")  # written next to what they apply to, as one factor
 
-_SUP = dict(zip("0123456789+-−=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾"))
-_SUP.update(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"))
-_SUP.update(zip("ABDEGHIJKLMNOPRTUVW", "ᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ"))
-_SUP.update(zip("βγδθιφχ⊤⊺", "ᵝᵞᵟᶿᶥᵠᵡᵀᵀ"))
+_SUP = dict(zip("0123456789+-−=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾", strict=True))
+_SUP.update(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", strict=True))
+_SUP.update(zip("ABDEGHIJKLMNOPRTUVW", "ᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ", strict=True))
+_SUP.update(zip("βγδθιφχ⊤⊺", "ᵝᵞᵟᶿᶥᵠᵡᵀᵀ", strict=True))
 _SCRIPT_DIGITS = set("⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUB_TOKEN = re.compile(r"[A-Za-z]+[0-9]*|[0-9]+(?:\.[0-9]+)?|\S")  # written bare after _
 _SUP_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|\S")  # written bare after ^
@@ -192,7 +193,7 @@ def _is_letter(piece: _Piece) -> bool:
 
 @lru_cache(maxsize=1)
 def _walker_context() -> Any:
-    from pylatexenc import latexwalker, macrospec  # type: ignore[import-untyped]
+    from pylatexenc import latexwalker, macrospec  # type: ignore[import-untyped, unused-ignore]
 
     db = latexwalker.get_default_latex_context_db()
     db.add_context_category(
@@ -209,7 +210,7 @@ def _renderer() -> _Renderer:
 
 def parse(latex: str) -> list[Any]:
     """pylatexenc's nodes for a formula, read in math mode; raises on unbalanced braces and the like."""
-    from pylatexenc.latexwalker import LatexWalker  # type: ignore[import-untyped]
+    from pylatexenc.latexwalker import LatexWalker  # type: ignore[import-untyped, unused-ignore]
 
     walker = LatexWalker(latex, latex_context=_walker_context(), tolerant_parsing=False)
     nodes, _, _ = walker.get_latex_nodes(parsing_state=walker.make_parsing_state(in_math_mode=True))
@@ -234,7 +235,7 @@ class _Renderer:
     """Builds pieces from pylatexenc nodes and lays them out as text."""
 
     def __init__(self) -> None:
-        from pylatexenc.latex2text import LatexNodes2Text  # type: ignore[import-untyped]
+        from pylatexenc.latex2text import LatexNodes2Text  # type: ignore[import-untyped, unused-ignore]
 
         # pylatexenc logs a warning for a macro it cannot fill in; without a handler Python would
         # print it over the review screen. An application that sets up logging still sees it.
