@@ -6,8 +6,8 @@ Light on imports: pylatexenc is loaded only when a formula is actually converted
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 # C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -86,6 +86,22 @@ def _outside_fences(text: str, transform: Callable[[str], str]) -> str:
             chunk.append(line)
     flush()
     return "".join(out)
+
+
+def formulas(text: str) -> list[tuple[str, bool]]:
+    """Every formula in card text, outside code, as written: ``(latex, display)`` in order."""
+    found: list[tuple[str, bool]] = []
+
+    def collect(chunk: str) -> str:
+        for m in _TOKEN_RE.finditer(chunk):
+            if m.group("display") is not None:
+                found.append((m.group("display").strip(), True))
+            elif m.group("inline") is not None:
+                found.append((m.group("inline").strip(), False))
+        return chunk
+
+    _outside_fences(neutralize(text), collect)
+    return found
 
 
 _DISPLAY_INDENT = "    "
