@@ -17,7 +17,8 @@ the structure is rendered here, so grouping survives any depth of nesting:
   (``d_hidden·d_FFN``), so that no two read as one;
 * relations and binary operators are spaced evenly (``a + b = c``, ``≤``); ``·`` is tight,
   ``/``, ``*`` and ``|`` keep the notes' choice of spacing on both sides; inside scripts
-  everything is tight;
+  everything is tight. A space the notes put between two symbols is dropped, as LaTeX does
+  (``4 \\Phi`` is ``4Φ``), but kept next to a word (``β log``);
 * an accent goes on a single character (``Q̃``) and otherwise names the group (``bar(x²)``);
 * in display math (``lines=True``) ``\\\\`` and the notes' own line breaks start new lines.
 
