@@ -244,7 +244,7 @@ def _walk(
     seen_dirs: set[tuple[int, int]],
 ) -> None:
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        entries = sorted(os.scandir(folder), key=lambda e: (e.is_symlink(), e.name))  # real paths first
     except OSError as exc:
         raise UserError(f"{folder}: cannot read this folder ({exc.strerror})") from None
     for entry in entries:
@@ -338,15 +338,17 @@ def decode_note(data: bytes, name: str) -> str:
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
-    """'le'/'be' when NUL bytes sit in every other position, as in UTF-16 text without a BOM."""
-    if len(sample) < 4:
+    """'le'/'be' when the bytes read as UTF-16 text without a BOM: lines of printable characters."""
+    if len(sample) < 4 or b"\x00" not in sample:
         return None
-    even, odd = sample[0::2], sample[1::2]
-    zero_even, zero_odd = even.count(0) / len(even), odd.count(0) / len(odd)
-    if zero_odd > 0.3 and zero_even < 0.05:
-        return "le"
-    if zero_even > 0.3 and zero_odd < 0.05:
-        return "be"
+    even = sample[: len(sample) // 2 * 2]
+    for order in ("le", "be"):
+        try:
+            text = even.decode(f"utf-16-{order}")
+        except UnicodeDecodeError:
+            continue
+        if "\n" in text and _plausible(text) >= 0.97:
+            return order
     return None
 
 
@@ -358,7 +360,7 @@ def _binary_kind(data: bytes) -> str | None:
         return None
     sample = data[:8192]
     if b"\x00" in sample:
-        return None if _utf16_without_bom(sample) else "it contains NUL bytes"
+        return None if _utf16_without_bom(sample) is not None else "it contains NUL bytes"
     controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     if sample and controls / len(sample) > 0.05:
         return "it contains control bytes"
@@ -388,7 +390,6 @@ def _guess_encoding(data: bytes) -> tuple[str, str]:
         ("big5", "Big5 (Traditional Chinese)", "BIG5", True),
         ("shift_jis", "Shift-JIS (Japanese)", "SHIFT-JIS", True),
         ("euc_kr", "EUC-KR (Korean)", "EUC-KR", True),
-        ("utf-16-le", "UTF-16 (little-endian, no BOM)", "UTF-16LE", False),
         ("cp1252", "Windows-1252/Latin-1 (Western European)", "WINDOWS-1252", False),
     )
     for encoding, label, codec, cjk in candidates:
@@ -400,8 +401,6 @@ def _guess_encoding(data: bytes) -> tuple[str, str]:
             text = sample[: exc.start].decode(encoding, errors="replace")
         non_ascii = [ch for ch in text if ord(ch) > 127]
         if cjk and (not non_ascii or len(_CJK_RE.findall(text)) < 0.8 * len(non_ascii)):
-            continue
-        if encoding == "utf-16-le" and "\n" not in text:
             continue
         if _plausible(text) >= 0.97:
             return label, codec
@@ -721,7 +720,7 @@ def _classify(headings: list[_Heading]) -> None:
     for h in headings:
         if h.number is not None:
             numbered.setdefault(h.level, []).append(marks_section(h))
-    section_levels = {lv for lv, flags in numbered.items() if 2 * sum(flags) > len(flags)}
+    section_levels = {lv for lv, flags in numbered.items() if 2 * sum(flags) >= len(flags)}
 
     def decide(group: list[_Heading], in_question: bool) -> None:
         for h in group:
@@ -785,9 +784,10 @@ class _Walker:
         elif block.kind == "paragraph":
             self.paragraph(block)
         elif block.kind == "quote" and self.allows("quote"):
-            text = _quote_question(self.tokens, block)
-            if text is not None:
-                self.add(_Anchor("quote", _PARA, block.start, block.end, text, (*self.section(), text)))
+            quote = _quote_question(self.tokens, block, self.lines)
+            if quote is not None:
+                text, body = quote
+                self.add(_Anchor("quote", _PARA, block.start, body, text, (*self.section(), text)))
         elif block.kind == "list":
             self.list(block)
 
@@ -811,7 +811,7 @@ class _Walker:
         assert anchor is not None
         if block.kind == "paragraph":
             anchor.text = _plain(self.tokens[block.index + 1].content.split("\n", 1)[0])
-            anchor.path = (*anchor.path[:-1], _join(anchor.path[-1], anchor.text))
+            anchor.path = (*anchor.path[:-1], f"{anchor.path[-1]} {anchor.text}")
             anchor.body = block.start + 1
             if anchor.text:
                 self.add(anchor)
@@ -890,21 +890,29 @@ def _list_items(tokens: Sequence[Token], index: int) -> list[tuple[Token, str | 
     return items
 
 
-def _quote_question(tokens: Sequence[Token], block: _Block) -> str | None:
-    """The question in a blockquote that is one short paragraph, else None."""
+def _quote_question(tokens: Sequence[Token], block: _Block, lines: Sequence[str]) -> tuple[str, int] | None:
+    """(question, first answer line) for a blockquote that is one short paragraph, else None.
+
+    Lines of the paragraph without ``>`` (CommonMark's lazy continuation: ``> question`` and
+    the answer on the next line) are the answer, not part of the question.
+    """
     i = block.index
-    if (
+    if not (
         i + 4 < len(tokens)
         and tokens[i + 1].type == "paragraph_open"
         and tokens[i + 3].type == "paragraph_close"
         and tokens[i + 4].type == "blockquote_close"
     ):
-        content = tokens[i + 2].content
-        if content.lstrip().startswith("[!") or content.count("\n") >= _QUOTE_MAX_LINES:
-            return None  # a GitHub callout ("> [!NOTE]") or a real quotation
-        text = _plain(content)
-        if text and len(text) <= _QUOTE_MAX_CHARS:
-            return text
+        return None
+    content = tokens[i + 2].content.split("\n")
+    quoted = 1
+    while quoted < len(content) and lines[block.start + quoted].lstrip().startswith(">"):
+        quoted += 1
+    if content[0].lstrip().startswith("[!") or quoted > _QUOTE_MAX_LINES:
+        return None  # a GitHub callout ("> [!NOTE]") or a real quotation
+    text = _plain("\n".join(content[:quoted]))
+    if text and len(text) <= _QUOTE_MAX_CHARS:
+        return text, block.start + quoted
     return None
 
 
