@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmcards.bank import ID_RE, load_bank
 from llmcards.errors import UserError
@@ -765,12 +767,19 @@ def test_unanswered_questions_are_never_matched_by_answer(tmp_path: Path) -> Non
 
 
 def test_renames_are_one_to_one(tmp_path: Path) -> None:
+    fox = "The quick brown fox jumps over the lazy dog near the river bank"
+    before = notes(tmp_path, f"## A?\n{fox}.\n")
+    after = notes(tmp_path, f"## A1?\n{fox}!\n## A2?\n{fox[:-5]}.\n")
+    plan = plan_import(existing_from(before), after)
+    assert [(r.id, r.new_question) for r in plan.renamed] == [(before[0].id, "A1?")]  # the closer answer
+    assert ids(plan.added) == [after[1].id] and not plan.retired
+
+
+def test_an_answer_shared_by_two_questions_is_not_matched(tmp_path: Path) -> None:
     before = notes(tmp_path, "## A?\nsame answer text here\n## B?\nsame answer text here\n")
     after = notes(tmp_path, "## A2?\nsame answer text here\n## B2?\nsame answer text here\n")
     plan = plan_import(existing_from(before), after)
-    renamed = [r.id for r in plan.renamed]
-    assert len(renamed) == len(set(renamed)) == 2  # each old card used once
-    assert not plan.added and not plan.retired
+    assert not plan.renamed and len(plan.added) == 2 and plan.retired == ids(before)
 
 
 def test_question_edited_in_the_store_is_still_found(tmp_path: Path) -> None:
@@ -803,3 +812,35 @@ def test_plan_is_an_import_plan(tmp_path: Path) -> None:
     plan = plan_import({}, found)
     assert isinstance(plan, ImportPlan)
     assert plan.added[0].source_hash == note_hash(found[0].question, found[0].answer)
+
+
+# --------------------------------------------------------------------------- any note
+
+
+FRAGMENTS = [
+    "# 01. 如何缓解复读机问题", "## What is attention?", "### 3.", "## 些?", "# 1. 语义表达", "## 面试题", "#",
+    "**1、大模型微调如何选择基座？**", "1. **What is LoRA?**", "2. 过拟合怎么解决", "- Is Adam better?", "* item",
+    "Q: why?", "A: because", "问：什么？", "答：这个", "> RAG技术体系的总体思路", "> [!NOTE]", ">", "```", "~~~",
+    "    indented code", "\tTabbed?", "---", "===", "| a | b |", "|---|---|", "$$", "x^2", "<img src='a/b.png'>",
+    "![x](y/z.png)", "<!--", "-->", "text", "more text?", "", "", "", "\u00a0", "混合 English 和中文？", "\\*", "[^1]",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=40), st.sampled_from(["\n", "\r\n"]))
+def test_any_note_parses_into_sane_questions(parts: list[str], newline: str) -> None:
+    text = newline.join(parts)
+    found = parse_notes(text, "any.md")
+    assert found == parse_notes(text, "any.md")
+    line_count = len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    assert [q.line for q in found] == sorted(q.line for q in found)
+    for q in found:
+        assert q.question.strip() == q.question and q.question
+        assert q.answer is None or q.answer.strip()
+        assert 1 <= q.line <= line_count
+        assert q.locator.startswith("any.md#") and q.path and q.path[-1]
+        assert ID_RE.match(q.id)
+    assert len({q.id for q in found}) == len(found)
+    assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found))
+    added = plan_import({}, found).added
+    assert len({c.id for c in added}) == len(found)

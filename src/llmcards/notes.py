@@ -46,14 +46,13 @@ import codecs
 import difflib
 import errno
 import hashlib
-import json
 import os
 import re
 import stat
 import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Final, Literal, Mapping, Sequence
 from urllib.parse import unquote
@@ -76,7 +75,12 @@ RENAME_SIMILARITY: Final = 0.8
 """A reworded question keeps its card when its answer is at least this similar (difflib ratio)."""
 
 RENAME_MAX_PAIRS: Final = 250_000
-"""Fuzzy answer matching is skipped when more (new x old) answer pairs than this would be compared."""
+"""Similar-answer matching is skipped when there are more (new x old) unpaired answer pairs than this."""
+
+RENAME_MAX_COMPARISONS: Final = 1_000
+"""At most this many difflib comparisons in one import (each of at most 2,000 characters)."""
+
+_COMPARED_CHARS: Final = 2_000
 
 STRUCTURES: Final = (
     "headings ending in ? or ？, numbered headings (# 04. …), headings beside question headings, "
@@ -128,7 +132,7 @@ class NoteQuestion:
         """Where the question is, for a card's ``sources``: ``<file name>#<heading path>``."""
         return f"{self.note}#{'/'.join(self.path)}"
 
-    @property
+    @cached_property
     def source_hash(self) -> str:
         """A hash of the card's text as this file gives it (see :func:`note_hash`)."""
         return note_hash(self.question, self.answer)
@@ -147,8 +151,8 @@ class NoteQuestion:
 
 def note_hash(question: str, answer: str | None) -> str:
     """The hash stored as a notes card's ``source_hash``: its question and answer as last read."""
-    payload = json.dumps([question, answer], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+    payload = f"{len(question)}:{question}" + ("-" if answer is None else f"{len(answer)}:{answer}")
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- ids
@@ -1056,12 +1060,15 @@ def plan_import(
     2. **same id**: the question's :func:`note_id` is the card's id;
     3. **same question**: the card's question in the store has that id;
     4. **same answer** (a reworded question): the normalised answers (width, case and all
-       whitespace ignored) are equal and no other unpaired question or card has that answer;
-    5. **similar answer**: ``difflib.SequenceMatcher`` ratio of the normalised answers is at
-       least :data:`RENAME_SIMILARITY` (0.8), best pairs first. Skipped when more than
-       :data:`RENAME_MAX_PAIRS` pairs would be compared.
+       whitespace ignored) are equal;
+    5. **similar answer**: the ``difflib.SequenceMatcher`` ratio of the normalised answers
+       (their first 2,000 characters) is at least :data:`RENAME_SIMILARITY` (0.8); best pairs
+       first. Only likely pairs are compared: those sharing at least half of their character
+       trigrams (Dice), the best three per question, at most :data:`RENAME_MAX_COMPARISONS`
+       in all; skipped when more than :data:`RENAME_MAX_PAIRS` pairs are unpaired.
 
-    Unanswered questions and cards are never paired by answer (steps 4-5). A paired card keeps
+    Unanswered questions and cards are never paired by answer (steps 4-5), nor is an answer
+    that two unpaired questions, or two unpaired cards, share: which is which is unknowable. A paired card keeps
     its id, so its schedule and review history stay. It is *updated* when the file's text for
     it changed since it was last read (``source_hash``; for a card without one, its store text
     stands in), or when it was retired; otherwise it is *unchanged*, which keeps an edit made
@@ -1094,9 +1101,10 @@ def plan_import(
         for card_id, card in free_old.items():
             by_question.setdefault(note_id(card.question), card_id)
         for i, q in enumerate(parsed):
-            card_id = by_question.get(note_id(q.question), "")
-            if i not in pairs and card_id in free_old:
-                pair(i, card_id)
+            if i not in pairs:
+                card_id = by_question.get(note_id(q.question), "")
+                if card_id in free_old:
+                    pair(i, card_id)
     if len(pairs) < len(parsed) and free_old:
         _pair_by_answer(parsed, free_old, pairs, pair)
 
@@ -1125,12 +1133,17 @@ def plan_import(
     return plan
 
 
+def _trigrams(key: str) -> frozenset[str]:
+    return frozenset(key[i:i + 3] for i in range(max(1, len(key) - 2)))
+
+
 def _pair_by_answer(
     parsed: Sequence[NoteQuestion],
     free_old: Mapping[str, ExistingNoteCard],
     pairs: Mapping[int, tuple[str, float | None]],
     pair: Callable[[int, str, float | None], None],
 ) -> None:
+    """Steps 4 and 5 of :func:`plan_import`: pair reworded questions with cards by their answers."""
     new = {i: key for i, q in enumerate(parsed) if i not in pairs and q.answer and (key := _answer_key(q.answer))}
     old = {cid: key for cid, c in free_old.items() if c.answer and (key := _answer_key(c.answer))}
     new_by_key: dict[str, list[int]] = {}
@@ -1139,31 +1152,45 @@ def _pair_by_answer(
         new_by_key.setdefault(key, []).append(i)
     for cid, key in old.items():
         old_by_key.setdefault(key, []).append(cid)
-    for key, indexes in new_by_key.items():  # 4. same answer, on both sides only once
-        cards = old_by_key.get(key, [])
-        if len(indexes) == 1 and len(cards) == 1:
+    repeated = {k for k, v in new_by_key.items() if len(v) > 1} | {k for k, v in old_by_key.items() if len(v) > 1}
+    for key, indexes in new_by_key.items():  # 4. the same answer, given once on each side
+        cards = old_by_key.get(key)
+        if cards and key not in repeated:
             pair(indexes[0], cards[0], 1.0)
-            del new[indexes[0]]
-            del old[cards[0]]
+            del new[indexes[0]], old[cards[0]]
+    new = {i: key for i, key in new.items() if key not in repeated}  # which of two equal answers? unknowable
+    old = {cid: key for cid, key in old.items() if key not in repeated}
     if not new or not old or len(new) * len(old) > RENAME_MAX_PAIRS:
         return
-    candidates: list[tuple[float, int, str]] = []  # 5. similar answers
-    for i, a in new.items():
-        matcher = difflib.SequenceMatcher(None, autojunk=False)
-        matcher.set_seq2(a)
-        for cid, b in old.items():
-            if 2 * min(len(a), len(b)) / (len(a) + len(b)) < RENAME_SIMILARITY:
-                continue
-            matcher.set_seq1(b)
-            if matcher.real_quick_ratio() < RENAME_SIMILARITY or matcher.quick_ratio() < RENAME_SIMILARITY:
-                continue
-            ratio = matcher.ratio()
+    # 5. similar answers. Candidates share many character trigrams (Dice >= 0.5, the best 3 per
+    # question; trigrams in more than 20 answers are too common to tell anything); difflib decides.
+    grams = {cid: _trigrams(key) for cid, key in old.items()}
+    index: dict[str, list[str]] = {}
+    for cid, card_grams in grams.items():
+        for gram in card_grams:
+            index.setdefault(gram, []).append(cid)
+    found: list[tuple[float, int, str]] = []
+    budget = RENAME_MAX_COMPARISONS
+    for i, key in new.items():
+        mine = _trigrams(key)
+        shared: dict[str, int] = {}
+        for gram in mine:
+            posting = index.get(gram, ())
+            if len(posting) <= 20:
+                for cid in posting:
+                    shared[cid] = shared.get(cid, 0) + 1
+        dice = sorted(((2 * n / (len(mine) + len(grams[cid])), cid) for cid, n in shared.items()), reverse=True)
+        for score, cid in dice[:3]:
+            if score < 0.5 or budget <= 0:
+                break
+            budget -= 1
+            ratio = difflib.SequenceMatcher(None, key[:_COMPARED_CHARS], old[cid][:_COMPARED_CHARS]).ratio()
             if ratio >= RENAME_SIMILARITY:
-                candidates.append((ratio, i, cid))
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+                found.append((ratio, i, cid))
+    found.sort(key=lambda c: (-c[0], c[1], c[2]))
     done_new: set[int] = set()
     done_old: set[str] = set()
-    for ratio, i, cid in candidates:
+    for ratio, i, cid in found:
         if i not in done_new and cid not in done_old:
             done_new.add(i)
             done_old.add(cid)
