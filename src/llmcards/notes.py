@@ -13,9 +13,9 @@ fences, tables and formulas stay as written. These structures are questions:
 * a heading ending in ``?`` or ``？``;
 * a numbered heading (``# 04. 如何缓解…``, ``### 3.LLM…``, ``## 13 DeepSeek``), unless it is
   inside another question's answer (``### 1.MHA`` under ``# 41. …的区别？``) or its level is
-  a level of sections: most numbered headings of that level in the note have question
-  headings below them (``# 1. 语义表达`` over ``## 词向量如何…?``). A heading that is only
-  a number (``### 3.``) takes its question from the first line below it;
+  a level of sections: at least half of the numbered headings of that level in the note have
+  question or numbered headings below them (``# 1. 语义表达`` over ``## 词向量如何…?``). A
+  heading that is only a number (``### 3.``) takes its question from the first line below it;
 * a heading under a section that lists questions: at least half of its sibling headings
   (same parent, same level, two or more) are questions by the rules above;
 * a bold numbered paragraph (``**1、…**``, ``**2. …**``) or a bold line ending in ``?``, and
@@ -167,7 +167,7 @@ def _id_key(question: str) -> str:
 def note_id(question: str, *, salt: str = "", size: int = 8) -> str:
     """A stable, readable id for a card made from a note: ASCII words + a short hash of the question.
 
-    ``如何缓解 LLMs 复读机问题`` -> ``llms-3f1c09a2``; ``What is LoRA?`` -> ``what-is-lora-…``. The
+    ``如何缓解 LLMs 复读机问题`` -> ``llms-27a05df1``; ``What is LoRA?`` -> ``what-is-lora-c6a141dc``. The
     hash is of the question with width, case, spaces and final punctuation ignored, so the
     same question gives the same id on every import, on every machine, forever.
 
@@ -302,7 +302,7 @@ def read_note_text(path: Path, name: str | None = None) -> str:
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MB" if size >= 1024 * 1024 else f"{size} bytes"
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
 _MAGIC: Final = (
@@ -434,7 +434,7 @@ def read_notes(path: Path | str) -> list[NoteQuestion]:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    """CommonMark block parsing, tuned for speed (a 5 MB note parses in about a second and a half).
+    """CommonMark block parsing, tuned for speed.
 
     Only the block structure is needed; inline text is parsed on demand (questions, images).
     Tables and link reference definitions are read as paragraphs: their lines are copied
