@@ -118,7 +118,7 @@ def seed_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Note
     """The five seed notes copied as ``.md`` files into a folder and imported with read_notes."""
     seeds = seeds_dir()
     missing = [name for name in SEED_NOTES if not (seeds / name).is_file()]
-    assert not missing, f"seed notes not found in {seeds}: {missing} (CI lays shared/ beside the repository)"
+    assert not missing, f"seed notes not found in {seeds}: {missing} (CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
     folder = tmp_path_factory.mktemp("seeds")
     for name in SEED_NOTES:
         shutil.copyfile(seeds / name, folder / name.replace(".txt", ".md"))
