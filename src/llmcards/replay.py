@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from llmcards.store.history import LogUpdate
 
 
-def replay_card(card_id: str, reviews: Sequence[ReviewRecord], scheduler: Scheduler) -> tuple[CardState, list[LogUpdate]]:
+def replay_card(
+    card_id: str, reviews: Sequence[ReviewRecord], scheduler: Scheduler
+) -> tuple[CardState, list[LogUpdate]]:
     """The card's schedule after ``reviews`` (any order; cram reviews leave it alone), and each
     non-cram review's state before and after it."""
     from llmcards.store.history import LogUpdate

@@ -77,13 +77,15 @@ def _seeded_fsrs_class() -> Any:
             self.rng = random.Random()
 
         def _get_fuzzed_interval(self, *, interval: timedelta) -> timedelta:
-            # fsrs draws from its module-level name ``random``; lend it our generator for this call.
-            saved = fsrs_scheduler.random
-            fsrs_scheduler.random = self.rng.random
+            # fsrs draws from its module-level name ``random`` (``from random import random``, not
+            # re-exported, hence the module's namespace); lend it our generator for this call.
+            namespace = vars(fsrs_scheduler)
+            saved = namespace["random"]
+            namespace["random"] = self.rng.random
             try:
                 return super()._get_fuzzed_interval(interval=interval)
             finally:
-                fsrs_scheduler.random = saved
+                namespace["random"] = saved
 
     return SeededScheduler
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 # C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -55,7 +56,7 @@ def neutralize(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _converter() -> object:
+def _converter() -> Any:  # pylatexenc has no type hints
     from pylatexenc.latex2text import LatexNodes2Text
 
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
@@ -71,7 +72,7 @@ def latex_to_unicode(latex: str) -> str:
     source = re.sub(r"(?<!\\)%", r"\\%", latex)
     source = _scripts(source)
     try:
-        out = _converter().latex_to_text(source)  # type: ignore[attr-defined]
+        out: str = _converter().latex_to_text(source)
     except Exception:  # pylatexenc raises several types on odd input; fall back to the source
         return latex
     out = _RELATION_RE.sub(r" \1 ", out)

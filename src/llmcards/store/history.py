@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from llmcards.models import CardState, Grade, ReviewRecord, State
 from llmcards.store.connection import Connection, from_db, from_db_required, to_db
@@ -13,17 +13,18 @@ _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability
                 "prev_state, cram")
 
 
-def _record(r: Sequence[object]) -> ReviewRecord:
+def _record(r: Sequence[Any]) -> ReviewRecord:
+    """A row of ``_LOG_COLUMNS`` (sqlite3 rows are untyped)."""
     return ReviewRecord(
-        id=int(r[0]),  # type: ignore[call-overload]
+        id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
         reviewed_at=from_db_required(str(r[3])),
-        duration_ms=r[4],  # type: ignore[arg-type]
+        duration_ms=r[4],
         state=State(r[5]),
-        stability=r[6],  # type: ignore[arg-type]
-        difficulty=r[7],  # type: ignore[arg-type]
-        due=from_db(r[8]),  # type: ignore[arg-type]
+        stability=r[6],
+        difficulty=r[7],
+        due=from_db(r[8]),
         prev_state=State(r[9]),
         cram=bool(r[10]),
     )
