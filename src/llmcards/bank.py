@@ -83,7 +83,7 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
 
     loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class _Loader(loader_base):  # type: ignore[misc, valid-type]
+    class _Loader(loader_base):  # type: ignore[misc, valid-type]  # a base chosen at run time
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             mapping: dict[Any, Any] = super().construct_mapping(node, deep=True)
             mapping[_LINE] = node.start_mark.line + 1
