@@ -222,3 +222,11 @@ def test_every_command_has_help_with_an_example() -> None:
             "config set", "config reset", "stats"} <= set(commands)
     for name, command in commands.items():
         assert command.help and "Example: llmcards" in command.help, name
+
+
+def test_readme_shows_every_command() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    examples = [line.split("#")[0].split() for line in readme.splitlines() if line.startswith("llmcards ")]
+    for name in ["--version", *_commands()]:
+        words = ["llmcards", *name.split()]
+        assert any(example[:len(words)] == words for example in examples), f"README.md has no example of {name}"
