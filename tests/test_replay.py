@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -26,7 +27,9 @@ steps = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(list(Grade)), st.f
 
 
 def _new_store(tmp: Path) -> Store:
-    store = Store.open(tmp / f"replay-{random.random()}.db")
+    # A new directory per example: hypothesis seeds the global ``random`` the same way for
+    # every example, so a name drawn from it would reopen the last example's store.
+    store = Store.open(Path(tempfile.mkdtemp(dir=tmp)) / "replay.db")
     sync_questions(store, CARDS, origin="bank", import_path=None, now=NOW, source="test")
     return store
 
@@ -79,8 +82,8 @@ def test_replay_rebuilds_a_schedule_that_was_lost(tmp_path: Path) -> None:
 
 def test_fuzz_is_seeded_by_card_and_review_count() -> None:
     scheduler = Scheduler(Settings(learning_steps=()), fuzz=True)
-    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW, last_review=NOW - timedelta(days=40),
-                       reps=3)
+    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW,
+                       last_review=NOW - timedelta(days=40), reps=3)
     dues = {scheduler.review(review, Grade.GOOD, NOW, card_id=f"card-{i}").due for i in range(30)}
     assert len(dues) > 3  # fuzz spreads different cards
     first = scheduler.review(review, Grade.GOOD, NOW, card_id="card-1")

@@ -24,7 +24,8 @@ def test_formulas_become_unicode() -> None:
     assert latex_to_unicode(r"e^{-\lambda t}") == "e^(-λt)"
     assert latex_to_unicode(r"4\Phi+ 4\Phi") == "4Φ + 4Φ"
     assert latex_to_unicode(r"n_{vocab}\times d_{hidden}") == "n_vocab × d_hidden"
-    assert latex_to_unicode(r"\text{softmax}\left(\frac{QK^T}{\sqrt{d_{\text{key}}}}\right)") == "softmax(QKᵀ/√(d_key))"
+    attention = r"\text{softmax}\left(\frac{QK^T}{\sqrt{d_{\text{key}}}}\right)"
+    assert latex_to_unicode(attention) == "softmax(QKᵀ/√(d_key))"
     assert latex_to_unicode(r"50% \cdot x").replace(" ", "") == "50%·x"  # % is not a LaTeX comment here
 
 

@@ -32,7 +32,7 @@ def bundled_bank_path() -> Path:
     override = os.environ.get(BANK_ENV)
     if override:
         return Path(override).expanduser()
-    packaged = resources.files("llmcards").joinpath("data", "questions.yaml")
+    packaged = resources.files("llmcards") / "data" / "questions.yaml"  # one part at a time on Python 3.10
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "data" / "questions.yaml"
@@ -77,11 +77,13 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+        raise UserError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
     loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class _Loader(loader_base):  # type: ignore[misc, valid-type]
+    class _Loader(loader_base):  # type: ignore[misc, valid-type]  # a base chosen at run time
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             mapping: dict[Any, Any] = super().construct_mapping(node, deep=True)
             mapping[_LINE] = node.start_mark.line + 1
@@ -107,12 +109,16 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
             gc.enable()
 
     if not isinstance(doc, dict):
-        raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}")
+        raise UserError(
+            f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}"
+        )
     version = doc.get("version")
     if version is None:
         raise UserError(f"{name}:{doc[_LINE]}: missing 'version: {BANK_VERSION}' at the top of the file")
     if version != BANK_VERSION or isinstance(version, bool):
-        raise UserError(f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}")
+        raise UserError(
+            f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}"
+        )
     cards = doc.get("cards")
     if cards is None:
         cards = []
@@ -125,7 +131,9 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
         question = _card(raw, index, name)
         line = question.line or 0
         if question.id in first_line:
-            raise UserError(f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})")
+            raise UserError(
+                f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})"
+            )
         first_line[question.id] = line
         questions.append(question)
     return questions

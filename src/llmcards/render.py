@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TypedDict
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
@@ -111,28 +112,79 @@ def due_label(card: Card, now: datetime, *, short: bool = False) -> str:
     return f"{local_time(card.schedule.due, with_time=False)} ({rel})"
 
 
-def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> Table:
-    table = Table(show_lines=False, header_style="bold", expand=True, pad_edge=False, box=None)
-    table.add_column("id", style="bold", overflow="fold", ratio=3, min_width=12)
-    table.add_column("question", ratio=5, overflow="fold", min_width=16)
-    table.add_column("tags", overflow="fold")
-    table.add_column("state", no_wrap=True)
-    table.add_column("due", no_wrap=True)
-    for card in cards:
-        question = plain(card.question)
-        table.add_row(
-            Text(card.id),
-            Text(question if len(question) <= 160 else question[:157] + "…"),
-            Text("\n".join(card.tags), style="dim"),
-            Text(card.status, style=STATE_STYLES.get(card.status, "")),
-            Text(due_label(card, now, short=True)),
-        )
-    shown = len(cards)
-    caption = plural(shown, "card")
-    if total is not None and total > shown:
-        caption += f" (of {total}; --limit 0 shows all)"
-    table.caption = caption
-    return table
+def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> CardsTable:
+    """``llmcards list``: one row per card; ``total`` is how many matched (when more than shown)."""
+    return CardsTable(cards, now, total=total)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells: cut with ``…`` when longer (a Chinese
+    character takes two cells and is never cut in half)."""
+    if cell_len(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += cell_len(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def share_widths(naturals: Sequence[int], room: int) -> list[int]:
+    """Widths for columns that want ``naturals`` cells and must share ``room``: the widest are
+    narrowed first, to one common width, so that narrow columns keep their whole text."""
+    if sum(naturals) <= room:
+        return list(naturals)
+    cap = 1
+    while sum(min(n, cap + 1) for n in naturals) <= room:
+        cap += 1
+    return [min(n, cap) for n in naturals]
+
+
+class CardsTable:
+    """Cards as a table that fits the terminal: ids and tags are never wrapped in the middle,
+    but shortened with ``…`` when they do not fit; the question wraps and gets at least a third
+    of the room the state and due columns leave."""
+
+    GAP = 2  # cells between two columns
+
+    def __init__(self, cards: Sequence[Card], now: datetime, *, total: int | None = None) -> None:
+        self.cards = cards
+        self.now = now
+        self.total = total
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        dues = [due_label(card, self.now, short=True) for card in self.cards]
+        state_w = max([len("state"), *(cell_len(card.status) for card in self.cards)])
+        due_w = max([len("due"), *(cell_len(due) for due in dues)])
+        room = options.max_width - state_w - due_w - 4 * self.GAP
+        id_natural = max([len("id"), *(cell_len(card.id) for card in self.cards)])
+        tag_natural = max([len("tags"), *(cell_len(tag) for card in self.cards for tag in card.tags)])
+        id_w, tags_w = share_widths([id_natural, tag_natural], room - max(16, room // 3))
+        question_w = max(8, room - id_w - tags_w)
+
+        table = Table(header_style="bold", box=None, pad_edge=False, padding=(0, self.GAP // 2))
+        table.add_column("id", style="bold", no_wrap=True, overflow="ellipsis", width=id_w)
+        table.add_column("question", overflow="fold", width=question_w)
+        table.add_column("tags", no_wrap=True, overflow="ellipsis", width=tags_w)  # one tag a line
+        table.add_column("state", no_wrap=True, width=state_w)
+        table.add_column("due", no_wrap=True, width=due_w)
+        for card, due in zip(self.cards, dues, strict=True):
+            question = plain(card.question)
+            table.add_row(
+                Text(shorten(card.id, id_w)),
+                Text(question if len(question) <= 160 else question[:157] + "…"),
+                Text("\n".join(shorten(plain(tag), tags_w) for tag in card.tags), style="dim"),
+                Text(card.status, style=STATE_STYLES.get(card.status, "")),
+                Text(due),
+            )
+        shown = len(self.cards)
+        caption = plural(shown, "card")
+        if self.total is not None and self.total > shown:
+            caption += f" (of {self.total}; --limit 0 shows all)"
+        table.caption = caption
+        yield table
 
 
 class ReviewJson(TypedDict):

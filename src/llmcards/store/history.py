@@ -14,11 +14,12 @@ _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability
 
 
 def _record(r: Sequence[Any]) -> ReviewRecord:
+    """A row of ``_LOG_COLUMNS`` (sqlite3 rows are untyped)."""
     return ReviewRecord(
         id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
-        reviewed_at=from_db_required(r[3]),
+        reviewed_at=from_db_required(str(r[3])),
         duration_ms=r[4],
         state=State(r[5]),
         stability=r[6],

@@ -142,7 +142,9 @@ class Queue:
         return from_db(row[0])
 
     def count_due(self, until: datetime) -> int:
-        row = self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?", (to_db(until),)).fetchone()
+        row = self.db.conn.execute(
+            f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?", (to_db(until),)
+        ).fetchone()
         return int(row[0])
 
     def count_new_available(self, flt: QueueFilter, now: datetime) -> int:
