@@ -1,0 +1,296 @@
+"""The SQLite side of backups: copying a store with the online backup API, naming the copies,
+and reading a copy (or any file someone hands to ``restore``) without changing it.
+
+When backups are taken, which are kept, and restoring are decided in :mod:`llmcards.backup`;
+this module is here because the store is the only code that runs SQL, and because a
+migration (run while a store is opened) takes its backup through it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+from llmcards.errors import UserError
+from llmcards.schema import SCHEMA_VERSION
+
+BACKUP_DIR = "backups"
+REASONS = ("daily", "manual", "import", "sync", "migration", "delete", "restore", "reschedule")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+STORE_TABLES = frozenset({"cards", "card_tags", "review_logs", "meta", "settings"})
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def backup_dir(store_path: Path) -> Path:
+    """The ``backups/`` folder beside the store."""
+    return store_path.parent / BACKUP_DIR
+
+
+def backup_name(store_path: Path, when: datetime, reason: str) -> str:
+    """``<store name>-<UTC time>-<reason>.db``, e.g. ``llmcards-20261125T201500Z-daily.db``."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown backup reason {reason!r}")
+    return f"{store_path.stem}-{when.astimezone(timezone.utc).strftime(_STAMP)}-{reason}.db"
+
+
+@dataclass(frozen=True)
+class BackupName:
+    """What a backup's file name says: when (UTC) and why."""
+
+    path: Path
+    time: datetime
+    reason: str
+
+
+def parse_backup_name(store_path: Path, path: Path) -> BackupName | None:
+    """The time and reason in a backup's name, or None when the file is not one of this store's backups."""
+    pattern = re.escape(store_path.stem) + r"-(\d{8}T\d{6}Z)-([a-z]+)(?:-\d+)?\.db"
+    match = re.fullmatch(pattern, path.name)
+    if match is None or match.group(2) not in REASONS:
+        return None
+    try:
+        when = datetime.strptime(match.group(1), _STAMP).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return BackupName(path, when, match.group(2))
+
+
+def store_backups(store_path: Path) -> list[BackupName]:
+    """This store's backups in its ``backups/`` folder, oldest first (other files are ignored)."""
+    folder = backup_dir(store_path)
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = [parse_backup_name(store_path, Path(e.path)) for e in entries if e.is_file()]
+    return sorted((b for b in found if b is not None), key=lambda b: (b.time, b.path.name))
+
+
+def free_backup_path(store_path: Path, when: datetime, reason: str) -> Path:
+    """Where a new backup goes: its name, with ``-2``, ``-3``... if one was taken the same second."""
+    folder = backup_dir(store_path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the backup folder {folder}: {_reason(exc)}") from None
+    name = backup_name(store_path, when, reason)
+    path = folder / name
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{name[:-3]}-{n}.db"
+    return path
+
+
+def _uri(path: Path, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"file:{quote(str(path.resolve()))}" + (f"?{query}" if query else "")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows it)."""
+    try:
+        _fsync(folder)
+    except OSError:
+        pass
+
+
+class Snapshot:
+    """A consistent copy of a store in progress: a read transaction on its own connection.
+
+    :meth:`begin` starts it; :meth:`copy_to` writes it to a file with SQLite's online backup
+    API (``sqlite3.Connection.backup``, all pages in one step, inside that read transaction).
+    In WAL mode a read transaction never blocks writers, so other connections (a review in
+    another terminal, or this process's own store connection) keep writing while the copy
+    runs, and the copy is the store as it was when the snapshot began. Both raise
+    ``sqlite3.Error`` or ``OSError``; :func:`copy_store` turns those into a UserError.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, source: Path) -> None:
+        self.conn = conn
+        self.source = source
+
+    @classmethod
+    def begin(cls, source: Path) -> Snapshot:
+        conn = sqlite3.connect(_uri(source, mode="ro"), uri=True, isolation_level=None, check_same_thread=False,
+                               timeout=15)
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read transaction starts here
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, source)
+
+    def copy_to(self, dest: Path, *, overwrite: bool = True) -> Path:
+        """Write the snapshot to ``dest`` (a temp file beside it, fsync'd, then renamed), and close it.
+
+        The copy is a standalone file in rollback-journal mode, so reading it later leaves
+        no ``-wal`` or ``-shm`` beside it. With ``overwrite=False`` an existing ``dest`` is
+        never replaced (FileExistsError).
+        """
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        try:
+            target = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back to
+                target.execute("PRAGMA synchronous = OFF")  # fsync'd once, below
+                self.conn.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE")  # the copied header says WAL; make it standalone
+            finally:
+                target.close()
+            _fsync(tmp)
+            _rename(tmp, dest, overwrite=overwrite)
+            fsync_dir(dest.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+            self.close()
+        return dest
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _rename(tmp: Path, dest: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, dest)
+        return
+    try:
+        os.link(tmp, dest)  # atomic, and fails if dest exists
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (e.g. a FAT USB stick)
+        if dest.exists():
+            raise FileExistsError(dest) from None
+        os.replace(tmp, dest)
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def copy_store(source: Path, dest: Path, *, overwrite: bool = True) -> Path:
+    """A consistent copy of the store at ``source``, written to ``dest``; a UserError if it fails."""
+    try:
+        return Snapshot.begin(source).copy_to(dest, overwrite=overwrite)
+    except FileExistsError:
+        raise UserError(f"{dest} already exists; give a new file name (a backup never overwrites a file)") from None
+    except (OSError, sqlite3.Error) as exc:
+        raise UserError(f"cannot back up {source} to {dest}: {_reason(exc)}") from None
+
+
+def link_or_copy(source: Path, dest: Path) -> Path:
+    """``dest`` as a second name for the finished backup ``source`` (a hard link; a copy where
+    the file system has none)."""
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            import shutil
+
+            shutil.copyfile(source, tmp)
+            _fsync(tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+    fsync_dir(dest.parent)
+    return dest
+
+
+# ------------------------------------------------------------------------ reading a backup
+@dataclass(frozen=True)
+class StoreFacts:
+    """What a store file holds, read without changing it."""
+
+    schema: int
+    cards: int
+    reviews: int
+
+
+def read_header_version(path: Path) -> int | None:
+    """``user_version`` from the file's header, reading bytes only (no SQLite, no lock, no -wal).
+
+    None when the file is empty or missing; a UserError when it is not an SQLite file.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({_reason(exc)})") from None
+    if not header:
+        return None
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise UserError(f"{path}: not an llmcards store (not an SQLite database)")
+    return int.from_bytes(header[60:64], "big", signed=True)
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection that never writes to ``path`` or creates files beside it
+    (``immutable``: the file is read as it is on disk)."""
+    return sqlite3.connect(_uri(path, mode="ro", immutable="1"), uri=True, isolation_level=None)
+
+
+class BadStoreFile(UserError):
+    """A file that cannot be restored or listed as a store; ``reason`` is the message without the path."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+def read_facts(path: Path, *, check_integrity: bool = False) -> StoreFacts:
+    """The schema version and card and review counts of the llmcards store at ``path``.
+
+    Raises UserError (one line) when the file is missing, not an SQLite file, corrupt
+    (with ``check_integrity``: ``PRAGMA integrity_check``), not an llmcards store, or from
+    a newer schema than this llmcards knows.
+    """
+    if not path.is_file():
+        raise BadStoreFile(path, "no such file" if not path.exists() else "not a file")
+    try:
+        version = read_header_version(path)
+    except UserError:
+        raise BadStoreFile(path, "not an llmcards store (not an SQLite database)") from None
+    if version is None:
+        raise BadStoreFile(path, "not an llmcards store (an empty file)")
+    try:
+        conn = open_read_only(path)
+    except sqlite3.Error as exc:
+        raise BadStoreFile(path, f"cannot open it ({exc})") from None
+    try:
+        if version > SCHEMA_VERSION:
+            raise BadStoreFile(path, f"made by a newer llmcards (schema {version}; this one knows up to "
+                                     f"{SCHEMA_VERSION}); upgrade llmcards to use it")
+        if check_integrity:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(3)")]
+            if problems != ["ok"]:
+                raise BadStoreFile(path, f"corrupt (integrity check: {'; '.join(problems)[:160]})")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 or not STORE_TABLES <= tables:
+            raise BadStoreFile(path, "not an llmcards store (an SQLite file without the llmcards tables)")
+        cards = int(conn.execute("SELECT count(*) FROM cards").fetchone()[0])
+        reviews = int(conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise BadStoreFile(path, f"corrupt ({exc})") from None
+    finally:
+        conn.close()
+    return StoreFacts(version, cards, reviews)
