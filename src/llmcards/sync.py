@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,15 +76,23 @@ def sync_questions(
     source: str,
     meta: Mapping[str, str] | None = None,
     file_sha: str | None = None,
+    before_change: Callable[[SyncReport], object] | None = None,
 ) -> SyncReport:
     """Sync ``questions`` by id into the cards of one origin, in one transaction.
 
     New ids are added, changed text is updated (the schedule is kept), ids missing from
     ``questions`` are retired (history kept), and ``meta`` is written in the same
     transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
-    the sync is stamped so that an unchanged re-import can be skipped.
+    the sync is stamped so that an unchanged re-import can be skipped. ``before_change`` is
+    called with the planned changes before anything is written, when there are any (the
+    import's backup).
     """
     hashes = {q.id: q.content_hash() for q in questions}
+    if before_change is not None:
+        existing = store.bank.existing(origin, import_path, [q.id for q in questions])
+        planned = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
+        if planned.changed:
+            before_change(planned)
     with store.write():
         existing = store.bank.existing(origin, import_path, [q.id for q in questions])
         report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
@@ -97,11 +105,12 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def import_file(store: Store, path: Path | None, *, now: datetime) -> SyncReport:
+def import_file(store: Store, path: Path | None, *, now: datetime, backup: bool = True) -> SyncReport:
     """Import a bank file (the bundled bank when ``path`` is None) in one transaction.
 
     A re-import of an unchanged file whose cards nobody changed since is recognised by the
-    file's hash and skipped without parsing the YAML.
+    file's hash and skipped without parsing the YAML. An import that changes a store that
+    has cards backs it up first (reason ``import``; ``backup=False`` skips that).
     """
     from llmcards.bank import bundled_bank_path, parse_bank, read_bytes
 
@@ -117,8 +126,16 @@ def import_file(store: Store, path: Path | None, *, now: datetime) -> SyncReport
         return SyncReport(source=str(source), unchanged=current)
     questions = parse_bank(data, str(source))
     meta = {BANK_HASH_KEY: sha} if origin == BANK_ORIGIN else None
+
+    def backup_first(_: SyncReport) -> None:
+        if store.cards.count():
+            from llmcards.backup import backup_before
+
+            backup_before(store, "import", now=now)
+
     return sync_questions(
-        store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha
+        store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha,
+        before_change=backup_first if backup else None,
     )
 
 

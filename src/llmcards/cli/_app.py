@@ -112,6 +112,7 @@ def now_utc() -> datetime:
 
 def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+    from llmcards.backup import arm_daily_backup
     from llmcards.config import resolve_db_path
     from llmcards.store import Store
     from llmcards.sync import sync_bundled_if_changed
@@ -119,6 +120,12 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     state: _State = ctx.find_root().obj or _State(None)
     store = Store.open(resolve_db_path(state.db))
     ctx.call_on_close(store.close)
+    ctx.call_on_close(_finish_backups)  # runs before store.close (last in, first out)
+    if store.migration_backup is not None:
+        from llmcards.backup import rotate
+
+        rotate(store.path, store.settings(), now=now_utc(), keep=(store.migration_backup,))
+    arm_daily_backup(store, now_utc)
     if sync_bank:
         first = store.cards.count() == 0
         report = sync_bundled_if_changed(store, now=now_utc())
@@ -130,6 +137,17 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
                 message.append(f"\nYour store is {store.path}", style="dim")
             make_console(stderr=True).print(message)
     return store
+
+
+def _finish_backups() -> None:
+    """Wait for the day's backup to be on disk before the process exits; warn if it failed."""
+    from llmcards.backup import wait_for_backups
+
+    def slow() -> None:
+        make_console(stderr=True).print("Finishing today's backup...", style="dim", highlight=False)
+
+    for problem in wait_for_backups(on_slow=slow):
+        make_console(stderr=True).print(f"warning: {problem}", style="yellow", markup=False, highlight=False)
 
 
 def _version(value: bool) -> None:

@@ -17,14 +17,14 @@ def _record(r: Sequence[object]) -> ReviewRecord:
     return ReviewRecord(
         id=int(r[0]),  # type: ignore[call-overload]
         card_id=str(r[1]),
-        rating=Grade(r[2]),
+        rating=Grade(r[2]),  # type: ignore[arg-type]
         reviewed_at=from_db_required(str(r[3])),
         duration_ms=r[4],  # type: ignore[arg-type]
-        state=State(r[5]),
+        state=State(r[5]),  # type: ignore[arg-type]
         stability=r[6],  # type: ignore[arg-type]
         difficulty=r[7],  # type: ignore[arg-type]
         due=from_db(r[8]),  # type: ignore[arg-type]
-        prev_state=State(r[9]),
+        prev_state=State(r[9]),  # type: ignore[arg-type]
         cram=bool(r[10]),
     )
 
@@ -42,6 +42,10 @@ class History:
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    def count(self) -> int:
+        """How many reviews the log holds (cram included)."""
+        return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
 
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
