@@ -414,10 +414,14 @@ def test_restore_refuses_while_another_process_has_the_store_open(store: Store, 
         assert not reopened.cards.require("bn-vs-ln").suspended
 
 
-def test_restoring_an_older_schema_migrates_it_on_the_next_open(store: Store, db_path: Path) -> None:
+def test_restoring_an_older_schema_migrates_it_on_the_next_open(store: Store, db_path: Path, tmp_path: Path) -> None:
     from tests.helpers import DATA
 
-    report = restore(store, find_restore_source(store, str(DATA / "schemas" / "store-v1.db")), now=NOW)
+    source = tmp_path / "media" / "store-v1.db"  # a store file in WAL mode, as a copied store is
+    source.parent.mkdir()
+    shutil.copyfile(DATA / "schemas" / "store-v1.db", source)
+    report = restore(store, find_restore_source(store, str(source)), now=NOW)
+    assert [p.name for p in source.parent.iterdir()] == ["store-v1.db"]  # no -wal/-shm made beside it
     assert report.facts.schema == 1 and report.safety_backup is not None
     with Store.open(db_path) as reopened:
         assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

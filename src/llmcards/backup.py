@@ -311,7 +311,7 @@ def restore(store: Store, source: RestoreSource, *, now: datetime | None = None)
     staged = folder / f".{store.path.name}.restore.tmp"
     try:
         try:
-            copy_store(source.path, staged)
+            copy_store(source.path, staged, at_rest=True)
         except UserError:
             raise BadStoreFile(source.path, "corrupt (it cannot be copied)") from None
         try:

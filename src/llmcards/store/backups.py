@@ -125,8 +125,11 @@ class Snapshot:
         self.source = source
 
     @classmethod
-    def begin(cls, source: Path) -> Snapshot:
-        conn = sqlite3.connect(_uri(source, mode="ro"), uri=True, isolation_level=None, check_same_thread=False,
+    def begin(cls, source: Path, *, immutable: bool = False) -> Snapshot:
+        """Start a snapshot of ``source``. ``immutable``: a file that nothing writes to and that has
+        no ``-wal`` (a backup, a copied store), read without creating ``-shm``/``-wal`` beside it."""
+        params = {"mode": "ro", "immutable": "1"} if immutable else {"mode": "ro"}
+        conn = sqlite3.connect(_uri(source, **params), uri=True, isolation_level=None, check_same_thread=False,
                                timeout=15)
         try:
             conn.execute("BEGIN")
@@ -183,10 +186,16 @@ def _reason(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def copy_store(source: Path, dest: Path, *, overwrite: bool = True) -> Path:
-    """A consistent copy of the store at ``source``, written to ``dest``; a UserError if it fails."""
+def copy_store(source: Path, dest: Path, *, overwrite: bool = True, at_rest: bool = False) -> Path:
+    """A consistent copy of the store at ``source``, written to ``dest``; a UserError if it fails.
+
+    ``at_rest``: ``source`` is a file no llmcards has open (e.g. one to restore from); unless
+    a ``-wal`` sits beside it, it is read as it is on disk, creating nothing beside it (so it
+    may be on read-only media).
+    """
+    immutable = at_rest and not Path(f"{source}-wal").exists()
     try:
-        return Snapshot.begin(source).copy_to(dest, overwrite=overwrite)
+        return Snapshot.begin(source, immutable=immutable).copy_to(dest, overwrite=overwrite)
     except FileExistsError:
         raise UserError(f"{dest} already exists; give a new file name (a backup never overwrites a file)") from None
     except (OSError, sqlite3.Error) as exc:
