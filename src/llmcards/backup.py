@@ -126,9 +126,9 @@ def arm_daily_backup(store: Store, clock: Callable[[], datetime], *, tz: tzinfo 
     def first_write() -> None:
         try:
             start_daily_backup(store, clock(), tz=tz)
-        except UserError as exc:  # never stop the person's work for the daily copy
+        except Exception as exc:  # never stop the person's work for the daily copy; reported at exit
             with _pending.lock:
-                _pending.errors.append(exc.message)
+                _pending.errors.append(exc.message if isinstance(exc, UserError) else f"the daily backup failed: {exc}")
 
     store.before_first_write = first_write
 

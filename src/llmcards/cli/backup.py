@@ -111,6 +111,9 @@ def restore(
         if not typer.confirm(question, default=False):
             make_console().print("Nothing restored.")
             raise typer.Exit(1)
+    if source.path.stat().st_size > 50_000_000:  # checking it takes a few seconds: say why we wait
+        make_console(stderr=True).print(f"Checking {source.path.name} and restoring it...", style="dim",
+                                        markup=False, highlight=False)
     report = restore_backup(store, source, now=now_utc())
     console = make_console()
     console.print(f"Restored {report.source} ({facts_text(report.facts)}).", markup=False, highlight=False,

@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 from llmcards.errors import UserError
 from llmcards.schema import SCHEMA_VERSION
@@ -89,8 +87,10 @@ def free_backup_path(store_path: Path, when: datetime, reason: str) -> Path:
 
 
 def _uri(path: Path, **params: str) -> str:
+    """An SQLite ``file:`` URI for ``path`` (``%``, ``?`` and ``#`` escaped, as SQLite requires)."""
+    text = str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"file:{quote(str(path.resolve()))}" + (f"?{query}" if query else "")
+    return f"file:{text}" + (f"?{query}" if query else "")
 
 
 def _fsync(path: Path) -> None:
@@ -146,6 +146,8 @@ class Snapshot:
         no ``-wal`` or ``-shm`` beside it. With ``overwrite=False`` an existing ``dest`` is
         never replaced (FileExistsError).
         """
+        import threading
+
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             target = sqlite3.connect(tmp, isolation_level=None)
