@@ -150,9 +150,13 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 def copy_store(src: Path, dst: Path) -> Path:
+    """A fresh copy of a store, with no backups beside it: a command run on it is the day's first,
+    so a review sitting pays for the day's backup (copied in the background from its first
+    grade), and the backups of earlier runs do not pile up in bench/.cache/work/backups."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(dst.parent / "backups", ignore_errors=True)
     shutil.copyfile(src, dst)
     return dst
 

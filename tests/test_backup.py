@@ -214,6 +214,29 @@ def test_rotation_settings_and_the_backup_just_made(tmp_path: Path) -> None:
     assert sorted(plan_rotation(store_backups(store_path), none, now=now)) == sorted([*old, just_made])
 
 
+def test_two_daily_backups_of_one_day_count_once(tmp_path: Path) -> None:
+    store_path = tmp_path / "llmcards.db"
+    folder = backup_dir(store_path)
+    now = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
+    days = [_touch(folder, now - timedelta(days=d), "daily") for d in range(10)]
+    twin = _touch(folder, now - timedelta(days=2, minutes=5), "daily")  # another terminal, same study day
+    settings = Settings().with_value("backup_weekly", "0")
+    assert sorted(plan_rotation(store_backups(store_path), settings, now=now)) == sorted([twin, *days[7:]])
+
+
+def test_a_backup_another_process_is_writing_counts_as_the_days(store: Store, db_path: Path) -> None:
+    folder = backup_dir(db_path)
+    folder.mkdir()
+    name = backup_name(db_path, NOW - timedelta(hours=1), "daily")
+    writing = folder / f".{name}.4242-17.tmp"  # the temp file of a daily backup still being copied
+    writing.write_bytes(b"")
+    assert start_daily_backup(store, NOW) is None
+    stale = folder / f".{backup_name(db_path, NOW - timedelta(days=3), 'daily')}.4242-17.tmp"
+    stale.write_bytes(b"")  # left by a process that was killed three days ago
+    rotate(db_path, Settings(), now=NOW)
+    assert writing.exists() and not stale.exists()
+
+
 def test_rotation_over_many_days_with_real_backups(store: Store, db_path: Path) -> None:
     """Forty study days with one write each, a delete every week: what is left is what the settings say."""
     start = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday

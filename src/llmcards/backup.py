@@ -204,29 +204,37 @@ def _daily_due(store_path: Path, settings: Settings, now: datetime, tz: tzinfo |
     if settings.backup_daily <= 0:
         return False
     today = study_day(now, settings.day_starts_at, tz)
-    with _pending.lock:
+    with _pending.lock:  # this process's, about to start or copying
         copying = [b for b in (parse_backup_name(store_path, p) for p in _pending.copying
                                if p.parent == backup_dir(store_path)) if b is not None]
+    others = store_backups(store_path, in_progress=True)  # other processes' (a review in another terminal)
     return not any(b.reason == DAILY and study_day(b.time, settings.day_starts_at, tz) == today
-                   for b in [*store_backups(store_path), *copying])
+                   for b in [*store_backups(store_path), *copying, *others])
 
 
 # ------------------------------------------------------------------------ rotation
 def plan_rotation(backups: Sequence[BackupName], settings: Settings, *, now: datetime,
                   keep: Sequence[Path] = (), tz: tzinfo | None = None) -> list[Path]:
-    """The backups that rotation deletes (see the module's docstring for what is kept)."""
+    """The backups that rotation deletes (see the module's docstring for what is kept).
+
+    Daily backups count by study day: if two processes each took one on the same day, the
+    newer one is that day's.
+    """
     dailies = sorted((b for b in backups if b.reason == DAILY), key=lambda b: b.time, reverse=True)
-    kept = {b.path for b in dailies[:settings.backup_daily]}
+    kept: set[Path] = set()
+    days: list[date] = []
     weeks: list[tuple[int, int]] = []
-    for b in dailies:  # newest first: the first backup seen in a week is its newest
-        day: date = study_day(b.time, settings.day_starts_at, tz)
+    for b in dailies:  # newest first: the first backup seen in a day or a week is its newest
+        day = study_day(b.time, settings.day_starts_at, tz)
         week = (day.isocalendar()[0], day.isocalendar()[1])
-        if week in weeks:
-            continue
-        if len(weeks) >= settings.backup_weekly:
-            break
-        weeks.append(week)
-        kept.add(b.path)
+        if day not in days:
+            days.append(day)
+            if len(days) <= settings.backup_daily:
+                kept.add(b.path)
+        if week not in weeks:
+            weeks.append(week)
+            if len(weeks) <= settings.backup_weekly:
+                kept.add(b.path)
     cutoff = now - timedelta(days=settings.backup_keep_days)
     kept.update(b.path for b in backups if b.reason != DAILY and b.time >= cutoff)
     kept.update(keep)
@@ -235,8 +243,10 @@ def plan_rotation(backups: Sequence[BackupName], settings: Settings, *, now: dat
 
 def rotate(store_path: Path, settings: Settings, *, now: datetime, keep: Sequence[Path] = (),
            tz: tzinfo | None = None) -> list[Path]:
-    """Delete the backups that :func:`plan_rotation` does not keep; returns them."""
+    """Delete the backups that :func:`plan_rotation` does not keep, and temp files left a day ago
+    by a backup that never finished (a killed process); returns what was deleted."""
     doomed = plan_rotation(store_backups(store_path), settings, now=now, keep=keep, tz=tz)
+    doomed += [b.path for b in store_backups(store_path, in_progress=True) if b.time < now - timedelta(days=1)]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed

@@ -23,6 +23,7 @@ REASONS = ("daily", "manual", "import", "sync", "migration", "delete", "restore"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STORE_TABLES = frozenset({"cards", "card_tags", "review_logs", "meta", "settings"})
 _STAMP = "%Y%m%dT%H%M%SZ"
+_TEMP = re.compile(r"\.(.+\.db)\.\d+-\d+\.tmp")
 
 
 def backup_dir(store_path: Path) -> Path:
@@ -59,15 +60,30 @@ def parse_backup_name(store_path: Path, path: Path) -> BackupName | None:
     return BackupName(path, when, match.group(2))
 
 
-def store_backups(store_path: Path) -> list[BackupName]:
-    """This store's backups in its ``backups/`` folder, oldest first (other files are ignored)."""
+def store_backups(store_path: Path, *, in_progress: bool = False) -> list[BackupName]:
+    """This store's backups in its ``backups/`` folder, oldest first (other files are ignored).
+
+    ``in_progress``: instead, the backups still being written (by any process), whose
+    temp files are named ``.<backup name>.<pid>-<thread>.tmp``.
+    """
     folder = backup_dir(store_path)
     try:
-        entries = list(os.scandir(folder))
+        entries = [e for e in os.scandir(folder) if e.is_file()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    found = [parse_backup_name(store_path, Path(e.path)) for e in entries if e.is_file()]
-    return sorted((b for b in found if b is not None), key=lambda b: (b.time, b.path.name))
+    found: list[BackupName] = []
+    for entry in entries:
+        path = Path(entry.path)
+        if in_progress:
+            match = _TEMP.fullmatch(entry.name)
+            parsed = parse_backup_name(store_path, folder / match.group(1)) if match else None
+            if parsed is not None:
+                found.append(BackupName(path, parsed.time, parsed.reason))
+        else:
+            parsed = parse_backup_name(store_path, path)
+            if parsed is not None:
+                found.append(parsed)
+    return sorted(found, key=lambda b: (b.time, b.path.name))
 
 
 def free_backup_path(store_path: Path, when: datetime, reason: str) -> Path:
