@@ -22,16 +22,19 @@ the thread opens a read transaction (the snapshot), and the write waits only for
 transaction copies exactly the store as it was before the day's first change, and in WAL
 mode it does not block the review's writes, so grading goes on while a 700 MB store is
 copied. The process waits for the thread before it exits (:func:`wait_for_backups`, called
-by the CLI; the thread is also non-daemon). Without WAL (a read-only folder forced the
-rollback journal) a reader would block the writes, so the copy is made there and then.
+by the CLI; the thread is also non-daemon). Without WAL (where SQLite could not use it, the
+store falls back to a rollback journal) a reader would block the writes, so the copy is
+made there and then.
 When a pre-operation backup is the day's first, it also becomes the daily one (a hard
 link, so no second copy).
 
-**Rotation** runs after each backup and never deletes the one just made: the newest
-``backup_daily`` daily backups are kept, plus the newest daily backup of each of the last
-``backup_weekly`` ISO weeks that have one, plus every other backup (pre-operation and
-manual) younger than ``backup_keep_days`` days. Files in the folder that are not this
-store's backups are never touched.
+**Rotation** runs after each backup and never deletes the one just made: the daily backups
+of the last ``backup_daily`` study days that have one are kept, plus the newest daily backup
+of each of the last ``backup_weekly`` ISO weeks that have one, plus every other backup
+(pre-operation and manual) younger than ``backup_keep_days`` days. (Weeks and days "that
+have one", rather than calendar ones, so a month away from studying does not rotate the
+old backups away.) Files in the folder that are not this store's backups are never
+touched.
 """
 
 from __future__ import annotations
