@@ -466,3 +466,20 @@ def test_grades_survive_in_the_review_log_of_a_backup(store: Store) -> None:
                               study_day=NOW.date(), duration_ms=1000)
     facts = read_facts(backup_before(store, "reschedule", now=NOW))
     assert (facts.cards, facts.reviews) == (5, 1)
+
+
+def test_commands_that_only_read_never_load_the_backup_code(tmp_path: Path) -> None:
+    db = tmp_path / "llmcards.db"
+    env = {**os.environ, "LLMCARDS_NOW": "2026-03-02T10:00:00Z"}
+
+    def modules(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmcards", "--db", str(db), *args],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
+    modules("list")  # creates the store
+    for args in (["list"], ["show", "bn-vs-ln"], ["stats"]):
+        assert not {"llmcards.backup", "llmcards.store.backups"} & modules(*args), args
+    assert {"llmcards.backup", "llmcards.store.backups"} <= modules("suspend", "bn-vs-ln")
+    assert reasons(db) == ["daily"]

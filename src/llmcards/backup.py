@@ -123,17 +123,18 @@ def arm_daily_backup(store: Store, clock: Callable[[], datetime], *, tz: tzinfo 
 
     A store created by this process has nothing to lose, so it gets none.
     """
-    if store.created:
-        return
+    if not store.created:
+        store.before_first_write = lambda: take_daily_backup(store, clock(), tz=tz)
 
-    def first_write() -> None:
-        try:
-            start_daily_backup(store, clock(), tz=tz)
-        except Exception as exc:  # never stop the person's work for the daily copy; reported at exit
-            with _pending.lock:
-                _pending.errors.append(exc.message if isinstance(exc, UserError) else f"the daily backup failed: {exc}")
 
-    store.before_first_write = first_write
+def take_daily_backup(store: Store, now: datetime, *, tz: tzinfo | None = None) -> None:
+    """:func:`start_daily_backup` for the first-write hook: a failure never stops the person's
+    work; it is reported by :func:`wait_for_backups`."""
+    try:
+        start_daily_backup(store, now, tz=tz)
+    except Exception as exc:
+        with _pending.lock:
+            _pending.errors.append(exc.message if isinstance(exc, UserError) else f"the daily backup failed: {exc}")
 
 
 def start_daily_backup(store: Store, now: datetime, *, tz: tzinfo | None = None) -> Path | None:

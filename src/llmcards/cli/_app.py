@@ -112,7 +112,6 @@ def now_utc() -> datetime:
 
 def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
-    from llmcards.backup import arm_daily_backup
     from llmcards.config import resolve_db_path
     from llmcards.store import Store
     from llmcards.sync import sync_bundled_if_changed
@@ -125,7 +124,7 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
         from llmcards.backup import rotate
 
         rotate(store.path, store.settings(), now=now_utc(), keep=(store.migration_backup,))
-    arm_daily_backup(store, now_utc)
+    _arm_daily_backup(store)
     if sync_bank:
         first = store.cards.count() == 0
         report = sync_bundled_if_changed(store, now=now_utc())
@@ -139,9 +138,28 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     return store
 
 
+def _arm_daily_backup(store: Store) -> None:
+    """The day's backup, at the store's first write (see :mod:`llmcards.backup`, loaded only then).
+
+    A store created by this command has nothing to lose yet, so it gets none.
+    """
+    if store.created:
+        return
+
+    def first_write() -> None:
+        from llmcards.backup import take_daily_backup
+
+        take_daily_backup(store, now_utc())
+
+    store.before_first_write = first_write
+
+
 def _finish_backups() -> None:
     """Wait for the day's backup to be on disk before the process exits; warn if it failed."""
-    from llmcards.backup import wait_for_backups
+    backup = sys.modules.get("llmcards.backup")
+    if backup is None:  # nothing was written, so no backup was started
+        return
+    wait_for_backups = backup.wait_for_backups
 
     def slow() -> None:
         make_console(stderr=True).print("Finishing today's backup...", style="dim", highlight=False)

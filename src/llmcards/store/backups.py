@@ -17,10 +17,10 @@ from pathlib import Path
 
 from llmcards.errors import UserError
 from llmcards.schema import SCHEMA_VERSION
+from llmcards.store.files import fsync_dir, fsync_file, os_reason, read_header_version
 
 BACKUP_DIR = "backups"
 REASONS = ("daily", "manual", "import", "sync", "migration", "delete", "restore", "reschedule")
-SQLITE_MAGIC = b"SQLite format 3\x00"
 STORE_TABLES = frozenset({"cards", "card_tags", "review_logs", "meta", "settings"})
 _STAMP = "%Y%m%dT%H%M%SZ"
 _TEMP = re.compile(r"\.(.+\.db)\.\d+-\d+\.tmp")
@@ -92,7 +92,7 @@ def free_backup_path(store_path: Path, when: datetime, reason: str) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create the backup folder {folder}: {_reason(exc)}") from None
+        raise UserError(f"cannot create the backup folder {folder}: {os_reason(exc)}") from None
     name = backup_name(store_path, when, reason)
     path = folder / name
     n = 1
@@ -107,22 +107,6 @@ def _uri(path: Path, **params: str) -> str:
     text = str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return f"file:{text}" + (f"?{query}" if query else "")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the platform allows it)."""
-    try:
-        _fsync(folder)
-    except OSError:
-        pass
 
 
 class Snapshot:
@@ -148,7 +132,6 @@ class Snapshot:
         conn = sqlite3.connect(_uri(source, **params), uri=True, isolation_level=None, check_same_thread=False,
                                timeout=15)
         try:
-            conn.execute("PRAGMA mmap_size = 1073741824")  # read pages by memory map: fewer system calls
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read transaction starts here
         except BaseException:
@@ -175,7 +158,7 @@ class Snapshot:
                 target.execute("PRAGMA journal_mode = DELETE")  # the copied header says WAL; make it standalone
             finally:
                 target.close()
-            _fsync(tmp)
+            fsync_file(tmp)
             _rename(tmp, dest, overwrite=overwrite)
             fsync_dir(dest.parent)
         finally:
@@ -201,10 +184,6 @@ def _rename(tmp: Path, dest: Path, *, overwrite: bool) -> None:
         os.replace(tmp, dest)
 
 
-def _reason(exc: BaseException) -> str:
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-
-
 def copy_store(source: Path, dest: Path, *, overwrite: bool = True, at_rest: bool = False) -> Path:
     """A consistent copy of the store at ``source``, written to ``dest``; a UserError if it fails.
 
@@ -218,7 +197,7 @@ def copy_store(source: Path, dest: Path, *, overwrite: bool = True, at_rest: boo
     except FileExistsError:
         raise UserError(f"{dest} already exists; give a new file name (a backup never overwrites a file)") from None
     except (OSError, sqlite3.Error) as exc:
-        raise UserError(f"cannot back up {source} to {dest}: {_reason(exc)}") from None
+        raise UserError(f"cannot back up {source} to {dest}: {os_reason(exc)}") from None
 
 
 def link_or_copy(source: Path, dest: Path) -> Path:
@@ -234,7 +213,7 @@ def link_or_copy(source: Path, dest: Path) -> Path:
             import shutil
 
             shutil.copyfile(source, tmp)
-            _fsync(tmp)
+            fsync_file(tmp)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -250,25 +229,6 @@ class StoreFacts:
     schema: int
     cards: int
     reviews: int
-
-
-def read_header_version(path: Path) -> int | None:
-    """``user_version`` from the file's header, reading bytes only (no SQLite, no lock, no -wal).
-
-    None when the file is empty or missing; a UserError when it is not an SQLite file.
-    """
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({_reason(exc)})") from None
-    if not header:
-        return None
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise UserError(f"{path}: not an llmcards store (not an SQLite database)")
-    return int.from_bytes(header[60:64], "big", signed=True)
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:

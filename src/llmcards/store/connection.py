@@ -27,7 +27,7 @@ from llmcards.config import Settings
 from llmcards.errors import UserError
 from llmcards.schema import SCHEMA_VERSION
 from llmcards.schema.migrations import MIGRATIONS
-from llmcards.store.backups import copy_store, free_backup_path, fsync_dir, read_header_version
+from llmcards.store.files import fsync_dir, read_header_version
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -69,6 +69,8 @@ def migrate(conn: sqlite3.Connection, path: Path, *, now: datetime | None = None
     pending = [m for m in MIGRATIONS if m.version > version]
     if not pending:
         return None
+    from llmcards.store.backups import copy_store, free_backup_path
+
     backup = None
     if version > 0:
         when = now or datetime.now(timezone.utc)
