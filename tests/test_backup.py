@@ -138,17 +138,24 @@ print("done", flush=True)
 """
 
 
-def test_backups_stay_consistent_while_another_process_reviews(store: Store, db_path: Path) -> None:
+def test_backups_stay_consistent_while_another_process_reviews(
+        store: Store, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A second process commits grades (card row + log row per transaction) while backups are
-    taken: in every backup each card's reps equals its number of logged reviews."""
+    taken, all at once and gently (step by step): in every backup each card's reps equals its
+    number of logged reviews."""
+    import llmcards.store.backups as backups
+
+    monkeypatch.setattr(backups, "GENTLE_STEP_KB", 64)  # many small steps, so writes land between them
     for i in range(300):  # make the store big enough that a copy takes a while
         store.cards.add(_question(i), now=NOW)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), "400"], stdout=subprocess.PIPE,
                               text=True)
     assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
     copies: list[Path] = []
-    while writer.poll() is None or not copies:
+    while writer.poll() is None or len(copies) < 2:
         copies.append(backup_before(store, "manual", now=NOW))
+        gentle = db_path.parent / f"gentle-{len(copies)}.db"
+        copies.append(Snapshot.begin(db_path).copy_to(gentle, gentle=True))
     assert writer.wait(timeout=120) == 0
     seen = set()
     for copy in copies:
