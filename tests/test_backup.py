@@ -490,3 +490,18 @@ def test_commands_that_only_read_never_load_the_backup_code(tmp_path: Path) -> N
         assert not {"llmcards.backup", "llmcards.store.backups"} & modules(*args), args
     assert {"llmcards.backup", "llmcards.store.backups"} <= modules("suspend", "bn-vs-ln")
     assert reasons(db) == ["daily"]
+
+
+def test_an_import_whose_backup_fails_changes_nothing(cli: Cli, db_path: Path, tmp_path: Path) -> None:
+    env = {"LLMCARDS_NOW": "2026-03-02T10:00:00Z"}
+    ok(cli("list", env=env))
+    backup_dir(db_path).write_text("a file where the backups folder should be")
+    bank = tmp_path / "mine.yaml"
+    bank.write_text("version: 1\ncards:\n  - id: mine-1\n    question: Mine?\n", encoding="utf-8")
+    before = snapshot(db_path)
+    one_line_error(cli("import", str(bank), env=env), "cannot create the backup folder")
+    assert snapshot(db_path) == before
+    backup_dir(db_path).unlink()
+    ok(cli("import", str(bank), env=env))
+    assert reasons(db_path) == ["daily", "import"]  # the import's backup is also the day's: one copy
+    assert store_backups(db_path)[0].path.stat().st_ino == store_backups(db_path)[1].path.stat().st_ino

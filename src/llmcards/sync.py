@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,28 +76,38 @@ def sync_questions(
     source: str,
     meta: Mapping[str, str] | None = None,
     file_sha: str | None = None,
-    before_change: Callable[[SyncReport], object] | None = None,
+    backup_reason: str | None = None,
 ) -> SyncReport:
     """Sync ``questions`` by id into the cards of one origin, in one transaction.
 
     New ids are added, changed text is updated (the schedule is kept), ids missing from
     ``questions`` are retired (history kept), and ``meta`` is written in the same
     transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
-    the sync is stamped so that an unchanged re-import can be skipped. ``before_change`` is
-    called with the planned changes before anything is written, when there are any (the
-    import's backup).
+    the sync is stamped so that an unchanged re-import can be skipped. With ``backup_reason``,
+    a sync that changes a store holding cards backs it up first: the backup's snapshot is
+    taken before the transaction, and the transaction commits only once the backup is on disk.
     """
     hashes = {q.id: q.content_hash() for q in questions}
-    if before_change is not None:
+    pending = None
+    if backup_reason is not None:
         existing = store.bank.existing(origin, import_path, [q.id for q in questions])
         planned = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
-        if planned.changed:
-            before_change(planned)
-    with store.write():
-        existing = store.bank.existing(origin, import_path, [q.id for q in questions])
-        report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
-        store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
-                         file_sha=file_sha)
+        if planned.changed and store.cards.count():
+            from llmcards.backup import start_backup
+
+            pending = start_backup(store, backup_reason, now=now)
+    try:
+        with store.write():
+            existing = store.bank.existing(origin, import_path, [q.id for q in questions])
+            report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
+            store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
+                             file_sha=file_sha)
+            if pending is not None:
+                pending.wait()  # a failed backup raises here, and the sync rolls back
+                pending = None
+    finally:
+        if pending is not None:
+            pending.abandon()
     return report
 
 
@@ -126,16 +136,9 @@ def import_file(store: Store, path: Path | None, *, now: datetime, backup: bool 
         return SyncReport(source=str(source), unchanged=current)
     questions = parse_bank(data, str(source))
     meta = {BANK_HASH_KEY: sha} if origin == BANK_ORIGIN else None
-
-    def backup_first(_: SyncReport) -> None:
-        if store.cards.count():
-            from llmcards.backup import backup_before
-
-            backup_before(store, "import", now=now)
-
     return sync_questions(
         store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha,
-        before_change=backup_first if backup else None,
+        backup_reason="import" if backup else None,
     )
 
 
