@@ -198,5 +198,5 @@ DESCRIPTIONS: dict[str, str] = {
     "fsrs_parameters": "the FSRS model's 21 parameters (fsrs's defaults until you fit your own)",
     "backup_daily": "daily backups kept (taken at the first change of each study day; 0 = none)",
     "backup_weekly": "weekly backups kept (the newest daily backup of each of the last N ISO weeks)",
-    "backup_keep_days": "days that backups taken before an import, delete, restore... (and manual ones) are kept",
+    "backup_keep_days": "days to keep backups taken before an operation or by `llmcards backup`",
 }
