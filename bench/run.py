@@ -150,9 +150,13 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 def copy_store(src: Path, dst: Path) -> Path:
+    """A fresh copy of a store, with no backups beside it: a command run on it is the day's first,
+    so a review sitting pays for the day's backup (copied in the background from its first
+    grade), and the backups of earlier runs do not pile up in bench/.cache/work/backups."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(dst.parent / "backups", ignore_errors=True)
     shutil.copyfile(src, dst)
     return dst
 
@@ -236,9 +240,10 @@ class Bench:
             "import typer", lambda: run_cmd([self.py, "-c", "import typer"], self.env)[0]))
 
     def sqlite_floor(self, db: Path) -> dict[str, Any]:
-        from llmcards.store import _CARD_COLUMNS, to_db
+        from llmcards.store import to_db
+        from llmcards.store.cards import CARD_COLUMNS
 
-        sql = (f"SELECT {_CARD_COLUMNS} FROM cards WHERE state > 0 AND suspended = 0 AND retired = 0 "
+        sql = (f"SELECT {CARD_COLUMNS} FROM cards WHERE state > 0 AND suspended = 0 AND retired = 0 "
                "AND due <= ? AND (buried_until IS NULL OR buried_until <= ?) AND answer IS NOT NULL "
                "ORDER BY due, position")
         script = ("import sqlite3, sys\n"
@@ -363,6 +368,7 @@ print(json.dumps(out))
             r["stats"] = self.summary(self.repeat(f"{name} stats", lambda: self.command(ro, "stats")))
         r["list_due"] = self.summary(self.repeat(f"{name} list --due", lambda: self.command(ro, "list", "--due")))
         r["import"], r["reimport"] = self.imports(name, store)
+        r["backup"], r["floor_copy"] = self.backups(name, ro)
         r["floor_sqlite_due"] = self.sqlite_floor(ro)
         r["floor_commit"] = self.commit_floor(key_tpl, WORK / f"commit-{name}.db", self.args.grades)
         if self.anki_py and w.cards is not None:
@@ -386,6 +392,29 @@ print(json.dumps(out))
         for scratch in WORK.glob(f"*-{name}.*"):
             if scratch.is_file() and not scratch.name.startswith("ro-"):
                 scratch.unlink()
+
+    def backups(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`llmcards backup --to FILE` (SQLite's online backup API, fsync'd) of the whole store, next to
+        the floor: copying the file's bytes and fsync'ing them (`shutil.copyfile` + `os.fsync`)."""
+        dest = WORK / f"backup-{name}.db"
+
+        def backup() -> Sample:
+            dest.unlink(missing_ok=True)
+            return self.command(store, "backup", "--to", str(dest))
+
+        script = ("import os, shutil, sys\n"
+                  "shutil.copyfile(sys.argv[1], sys.argv[2])\n"
+                  "fd = os.open(sys.argv[2], os.O_RDONLY); os.fsync(fd); os.close(fd)\n")
+
+        def copy() -> Sample:
+            dest.unlink(missing_ok=True)
+            return run_cmd([self.py, "-c", script, str(store), str(dest)], self.env)[0]
+
+        made = self.summary(self.repeat(f"{name} backup --to", backup))
+        floor = self.summary(self.repeat(f"{name} copy + fsync (floor)", copy))
+        made["bytes"] = store.stat().st_size
+        dest.unlink(missing_ok=True)
+        return made, floor
 
     def imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """Import of a fresh 10k-card file into a copy of the store, then the same file again."""
@@ -508,6 +537,10 @@ def report(res: dict[str, Any]) -> str:
         i = r["reimport"]
         add("re-import, unchanged file", name, i["median_s"], i["rss_mb"], "≤ 0.3 s",
             i["median_s"] <= 0.3 if at_l else None, None, py_pass, "python -c pass")
+        if "backup" in r:
+            b = r["backup"]
+            add(f"`llmcards backup --to` ({b['bytes'] / 1e6:.0f} MB)", name, b["median_s"], b["rss_mb"], "≤ 3 s",
+                b["median_s"] <= 3 if at_l else None, None, r["floor_copy"]["median_s"], "copy + fsync")
     if "L" in res["workloads"] and "stats" not in res["workloads"]["L"]:
         verdicts.append(("`llmcards stats` (L): no such command yet", False))
 
@@ -538,6 +571,9 @@ def report(res: dict[str, Any]) -> str:
                    f"{r['floor_sqlite_due']['rss_mb']:.0f} MB |")
         out.append(f"| one fsync'd commit (UPDATE card + INSERT log) | {name} | "
                    f"{_ms(r['floor_commit']['median_ms'] / 1000)} | {_ms(r['floor_commit']['p99_ms'] / 1000)} | — |")
+        if "floor_copy" in r:
+            out.append(f"| copy the store file + fsync (`shutil.copyfile`) | {name} | "
+                       f"{_ms(r['floor_copy']['median_s'])} | — | {r['floor_copy']['rss_mb']:.0f} MB |")
         if "anki_first_card" in r:
             a = r["anki_first_card"]
             out.append(f"| Anki: cold process → first queued card rendered | {name} | {_ms(a['median_s'])} | — | "

@@ -126,7 +126,8 @@ def test_config_show_and_set_validates(cli: Cli) -> None:
     values = json.loads(ok(cli("config", "--json")).stdout)
     assert values == {"desired_retention": "0.9", "new_per_day": "20", "reviews_per_day": "200",
                       "day_starts_at": "4", "learning_steps": "1m 10m", "relearning_steps": "10m",
-                      "maximum_interval": "36500", "fsrs_parameters": FSRS_DEFAULTS}
+                      "maximum_interval": "36500", "fsrs_parameters": FSRS_DEFAULTS,
+                      "backup_daily": "7", "backup_weekly": "4", "backup_keep_days": "30"}
     ok(cli("config", "set", "desired_retention", "0.85"))
     ok(cli("config", "set", "learning_steps", "1m 10m 1h"))
     for key, value, message in [

@@ -194,3 +194,30 @@ def test_screen_redraws_when_the_terminal_is_resized(tmp_path: Path) -> None:
     assert len(expect_group(child, "╰─+╯", 0)) == 50
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_a_review_takes_the_days_backup_at_its_first_grade_and_finishes_it_before_exit(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, now="2026-03-02T12:00:00Z")  # the first run creates the store: no backup of nothing
+    child.expect("show answer")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    assert not (tmp_path / "backups").exists()
+    child = _spawn(db, now="2026-03-02T12:05:00Z")
+    child.expect("LoRA 的原理是什么")
+    child.expect("show answer")
+    assert not (tmp_path / "backups").exists()  # the first card is on screen before any copy
+    child.send(" ")
+    child.expect("Again")
+    child.send("3")
+    _reveal_and_grade(child, "BN和LN的区别", "3")
+    child.expect("Attention 计算复杂度")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    (backup,) = (tmp_path / "backups").iterdir()
+    assert backup.name == "s-20260302T120500Z-daily.db"
+    assert _query(backup, "SELECT count(*) FROM review_logs") == [(0,)]  # the store before the day's first grade
+    assert _query(backup, "SELECT count(*) FROM cards") == [(5,)]
+    assert len(_logs(db)) == 2

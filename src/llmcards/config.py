@@ -132,6 +132,9 @@ class Settings:
     relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
     maximum_interval: int = 36500
     fsrs_parameters: tuple[float, ...] = field(default_factory=default_parameters)
+    backup_daily: int = 7
+    backup_weekly: int = 4
+    backup_keep_days: int = 30
 
     def to_strings(self) -> dict[str, str]:
         """Every setting as the text ``config set`` accepts."""
@@ -179,6 +182,9 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "relearning_steps": parse_steps,
     "maximum_interval": _int_in(1, 36500),
     "fsrs_parameters": parse_parameters,
+    "backup_daily": _int_in(0, 3650),
+    "backup_weekly": _int_in(0, 520),
+    "backup_keep_days": _int_in(0, 36500),
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -190,4 +196,7 @@ DESCRIPTIONS: dict[str, str] = {
     "relearning_steps": "intervals after a lapse, e.g. '10m'",
     "maximum_interval": "longest interval in days",
     "fsrs_parameters": "the FSRS model's 21 parameters (fsrs's defaults until you fit your own)",
+    "backup_daily": "daily backups kept (taken at the first change of each study day; 0 = none)",
+    "backup_weekly": "weekly backups kept (the newest daily backup of each of the last N ISO weeks)",
+    "backup_keep_days": "days to keep backups taken before an operation or by `llmcards backup`",
 }

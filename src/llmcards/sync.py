@@ -76,20 +76,38 @@ def sync_questions(
     source: str,
     meta: Mapping[str, str] | None = None,
     file_sha: str | None = None,
+    backup_reason: str | None = None,
 ) -> SyncReport:
     """Sync ``questions`` by id into the cards of one origin, in one transaction.
 
     New ids are added, changed text is updated (the schedule is kept), ids missing from
     ``questions`` are retired (history kept), and ``meta`` is written in the same
     transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
-    the sync is stamped so that an unchanged re-import can be skipped.
+    the sync is stamped so that an unchanged re-import can be skipped. With ``backup_reason``,
+    a sync that changes a store holding cards backs it up first: the backup's snapshot is
+    taken before the transaction, and the transaction commits only once the backup is on disk.
     """
     hashes = {q.id: q.content_hash() for q in questions}
-    with store.write():
+    pending = None
+    if backup_reason is not None:
         existing = store.bank.existing(origin, import_path, [q.id for q in questions])
-        report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
-        store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
-                         file_sha=file_sha)
+        planned = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
+        if planned.changed and store.cards.count():
+            from llmcards.backup import start_backup
+
+            pending = start_backup(store, backup_reason, now=now)
+    try:
+        with store.write():
+            existing = store.bank.existing(origin, import_path, [q.id for q in questions])
+            report = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source)
+            store.bank.apply(report, questions, hashes, origin=origin, import_path=import_path, now=now, meta=meta,
+                             file_sha=file_sha)
+            if pending is not None:
+                pending.wait()  # a failed backup raises here, and the sync rolls back
+                pending = None
+    finally:
+        if pending is not None:
+            pending.abandon()
     return report
 
 
@@ -97,11 +115,12 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def import_file(store: Store, path: Path | None, *, now: datetime) -> SyncReport:
+def import_file(store: Store, path: Path | None, *, now: datetime, backup: bool = True) -> SyncReport:
     """Import a bank file (the bundled bank when ``path`` is None) in one transaction.
 
     A re-import of an unchanged file whose cards nobody changed since is recognised by the
-    file's hash and skipped without parsing the YAML.
+    file's hash and skipped without parsing the YAML. An import that changes a store that
+    has cards backs it up first (reason ``import``; ``backup=False`` skips that).
     """
     from llmcards.bank import bundled_bank_path, parse_bank, read_bytes
 
@@ -118,7 +137,8 @@ def import_file(store: Store, path: Path | None, *, now: datetime) -> SyncReport
     questions = parse_bank(data, str(source))
     meta = {BANK_HASH_KEY: sha} if origin == BANK_ORIGIN else None
     return sync_questions(
-        store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha
+        store, questions, origin=origin, import_path=import_path, now=now, source=str(source), meta=meta, file_sha=sha,
+        backup_reason="import" if backup else None,
     )
 
 

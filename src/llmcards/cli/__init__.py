@@ -8,6 +8,7 @@ its commands on :data:`llmcards.cli._app.app`, in the order ``--help`` lists the
 from __future__ import annotations
 
 from llmcards.cli import (
+    backup,  # noqa: F401
     cards,  # noqa: F401
     config,  # noqa: F401
     review,  # noqa: F401  (each import registers its commands)

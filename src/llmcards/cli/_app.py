@@ -119,6 +119,12 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     state: _State = ctx.find_root().obj or _State(None)
     store = Store.open(resolve_db_path(state.db))
     ctx.call_on_close(store.close)
+    ctx.call_on_close(_finish_backups)  # runs before store.close (last in, first out)
+    if store.migration_backup is not None:
+        from llmcards.backup import rotate
+
+        rotate(store.path, store.settings(), now=now_utc(), keep=(store.migration_backup,))
+    _arm_daily_backup(store)
     if sync_bank:
         first = store.cards.count() == 0
         report = sync_bundled_if_changed(store, now=now_utc())
@@ -130,6 +136,36 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
                 message.append(f"\nYour store is {store.path}", style="dim")
             make_console(stderr=True).print(message)
     return store
+
+
+def _arm_daily_backup(store: Store) -> None:
+    """The day's backup, at the store's first write (see :mod:`llmcards.backup`, loaded only then).
+
+    A store created by this command has nothing to lose yet, so it gets none.
+    """
+    if store.created:
+        return
+
+    def first_write() -> None:
+        from llmcards.backup import take_daily_backup
+
+        take_daily_backup(store, now_utc())
+
+    store.before_first_write = first_write
+
+
+def _finish_backups() -> None:
+    """Wait for the day's backup to be on disk before the process exits; warn if it failed."""
+    backup = sys.modules.get("llmcards.backup")
+    if backup is None:  # nothing was written, so no backup was started
+        return
+    wait_for_backups = backup.wait_for_backups
+
+    def slow() -> None:
+        make_console(stderr=True).print("Finishing today's backup...", style="dim", highlight=False)
+
+    for problem in wait_for_backups(on_slow=slow):
+        make_console(stderr=True).print(f"warning: {problem}", style="yellow", markup=False, highlight=False)
 
 
 def _version(value: bool) -> None:

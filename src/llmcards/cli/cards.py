@@ -269,7 +269,8 @@ def delete(
     card_ids: IdsArgument,
     yes: YesOption = False,
 ) -> None:
-    """Delete cards and their review history for good (suspend keeps the history).
+    """Delete cards and their review history (suspend keeps the history). The store is
+    backed up first; `llmcards restore` brings them back.
 
     Example: llmcards delete my-card-1b4e2c --yes
     """
@@ -282,9 +283,10 @@ def delete(
         if not typer.confirm(f"Delete {names} and their review history?", default=False):
             make_console().print("Nothing deleted.")
             raise typer.Exit(1)
+    from llmcards.cards import delete_cards
     from llmcards.render import plural
 
-    deleted = store.cards.delete(ids)
+    deleted = delete_cards(store, ids, now=now_utc())
     make_console().print(f"Deleted {plural(deleted, 'card')}.")
 
 

@@ -1,8 +1,11 @@
-"""The store's schema: its version here, the tables in :mod:`llmcards.schema.tables`.
+"""The store's schema: the steps that build it in :mod:`llmcards.schema.migrations`, the tables
+as SQLAlchemy models in :mod:`llmcards.schema.tables`.
 
-The version is kept apart from the SQLAlchemy models so that opening a store (which
-compares it with ``PRAGMA user_version``) never imports SQLAlchemy; the models are
-loaded only when a store is created or migrated.
+The version is the last step's, kept apart from the SQLAlchemy models so that opening a
+store (which compares it with ``PRAGMA user_version``) and migrating one never import
+SQLAlchemy; the models serve SQLAlchemy users (tests, the coming sync hub).
 """
 
-SCHEMA_VERSION = 2  # 1: first release; 2: covering indexes for stats, cards.source_hash
+from llmcards.schema.migrations import MIGRATIONS
+
+SCHEMA_VERSION = MIGRATIONS[-1].version  # 1: first release; 2: covering indexes for stats, cards.source_hash

@@ -1,11 +1,12 @@
 """The store's tables, as SQLAlchemy 2 typed models.
 
-These models are the single definition of the tables and indexes: ``ensure_schema`` builds
-a new store from them. Day-to-day queries go through :mod:`llmcards.store`, which speaks
-plain SQL over the same tables with the stdlib ``sqlite3`` driver, because importing
-SQLAlchemy's ORM costs about a quarter of a second, which is as long as Anki takes to show
-its first card. SQLAlchemy is therefore imported only when a store is created or migrated,
-and by tests that read a store back through these models.
+These models are the description of the tables and indexes for SQLAlchemy users (tests,
+the coming PostgreSQL sync hub). Stores are built and upgraded by the plain-SQL steps of
+:mod:`llmcards.schema.migrations`; a test checks that a store built by those steps has
+exactly the tables, columns, types, nullability and indexes described here, so change both
+together. Day-to-day queries go through :mod:`llmcards.store`, which speaks plain SQL with
+the stdlib ``sqlite3`` driver, because importing SQLAlchemy's ORM costs about a quarter of a
+second, which is as long as Anki takes to show its first card.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
-
-from llmcards.schema import SCHEMA_VERSION
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -153,29 +152,6 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-def ensure_schema(path: str) -> None:
-    """Create the tables and indexes of a new store, or add what an older store lacks
-    (so far, migrations have only added indexes). Idempotent."""
-    engine = create_engine(f"sqlite:///{path}")
-    try:
-        with engine.begin() as conn:
-            Base.metadata.create_all(conn)  # missing tables, with their indexes
-            for table in Base.metadata.sorted_tables:
-                present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
-                for column in table.columns:
-                    if column.name not in present:  # added columns are nullable, so ADD COLUMN is enough
-                        kind = column.type.compile(dialect=conn.dialect)
-                        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
-            conn.exec_driver_sql(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    finally:
-        engine.dispose()
 
 
 def engine_for(path: str) -> Any:

@@ -54,6 +54,10 @@ class History:
     def __init__(self, db: Connection) -> None:
         self.db = db
 
+    def count(self) -> int:
+        """How many reviews the log holds (cram included)."""
+        return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
+
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
 
