@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -118,7 +118,10 @@ def seed_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Note
     """The five seed notes copied as ``.md`` files into a folder and imported with read_notes."""
     seeds = seeds_dir()
     missing = [name for name in SEED_NOTES if not (seeds / name).is_file()]
-    assert not missing, f"seed notes not found in {seeds}: {missing} (CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
+    assert not missing, (
+        f"seed notes not found in {seeds}: {missing} "
+        "(CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
+    )
     folder = tmp_path_factory.mktemp("seeds")
     for name in SEED_NOTES:
         shutil.copyfile(seeds / name, folder / name.replace(".txt", ".md"))
@@ -271,7 +274,10 @@ def test_a_number_only_heading_takes_the_next_line(tmp_path: Path) -> None:
 
 
 def test_numbered_sections_are_not_questions(tmp_path: Path) -> None:
-    text = "# 1. 语义表达\n## 词向量如何建模语义信息?\n映射到向量空间\n# 2. 大模型的数据\n## 开源数据集有哪些?\n维基百科\n"
+    text = (
+        "# 1. 语义表达\n## 词向量如何建模语义信息?\n映射到向量空间\n"
+        "# 2. 大模型的数据\n## 开源数据集有哪些?\n维基百科\n"
+    )
     found = notes(tmp_path, text)
     assert qa(found) == [("词向量如何建模语义信息?", "映射到向量空间"), ("开源数据集有哪些?", "维基百科")]
     assert found[1].path == ("2. 大模型的数据", "开源数据集有哪些?")
@@ -393,7 +399,8 @@ def test_long_quotes_and_callouts_are_not_questions(tmp_path: Path) -> None:
 
 
 def test_unanswered_questions(tmp_path: Path) -> None:
-    found = notes(tmp_path, "# 7. 大模型的评估\n## 大模型评测要关注哪些原则?\n## 大模型如何修复 badcase?\n\n# 8. 其它\n")
+    text = "# 7. 大模型的评估\n## 大模型评测要关注哪些原则?\n## 大模型如何修复 badcase?\n\n# 8. 其它\n"
+    found = notes(tmp_path, text)
     assert qa(found) == [("大模型评测要关注哪些原则?", None), ("大模型如何修复 badcase?", None)]
 
 
@@ -437,7 +444,7 @@ def test_split_heading_is_joined(tmp_path: Path) -> None:
 
 def test_images_become_placeholders(tmp_path: Path) -> None:
     text = """## 什么是 RAG？
-* 标准方法  
+* 标准方法\x20\x20
 ![naive RAG](./image/LLM面经/naive-RAG.png)
   ![1710748836288](image/a/1710748836288.png)![x](image/a/2.png)
 ![Alt](assert/attention.png#pic_center=600x400) and ![](https://x.org/a%20b.jpg?raw=1)
@@ -841,6 +848,6 @@ def test_any_note_parses_into_sane_questions(parts: list[str], newline: str) -> 
         assert q.locator.startswith("any.md#") and q.path and q.path[-1]
         assert ID_RE.match(q.id)
     assert len({q.id for q in found}) == len(found)
-    assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found))
+    assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found, strict=True))
     added = plan_import({}, found).added
     assert len({c.id for c in added}) == len(found)

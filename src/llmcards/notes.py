@@ -51,10 +51,11 @@ import re
 import stat
 import unicodedata
 from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Final, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
 from llmcards.errors import UserError
@@ -964,7 +965,7 @@ def _answer(
                 out[h.start] = f"{hashes} {h.label}"
             else:
                 for k in range(h.start, min(h.end, stop)):
-                    out[k] = _ATX_RE.sub(lambda m: m.group(1) + hashes, out[k] or "", count=1)
+                    out[k] = _ATX_RE.sub(r"\g<1>" + hashes, out[k] or "", count=1)
     for k in image_lines.intersection(out):
         text = out[k]
         if text is not None:
