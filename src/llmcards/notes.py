@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
 from llmcards.errors import UserError
+from llmcards.models import ExistingNoteCard as ExistingNoteCard  # re-exported: the store builds these
 from llmcards.models import Question
 
 if TYPE_CHECKING:
@@ -420,14 +421,22 @@ def read_notes(path: Path | str) -> list[NoteQuestion]:
     a symlink loop, and when no question is found at all.
     """
     files = find_note_files(path)
+    texts = [(read_note_text(file, str(file) if len(files) > 1 else str(path)), name) for file, name in files]
+    return questions_of(texts, str(path))
+
+
+def questions_of(notes: Sequence[tuple[str, str]], shown: str) -> list[NoteQuestion]:
+    """The questions of notes read together (``(text, name)`` pairs), with ids unique across them.
+
+    ``shown`` names them in the error raised when none of them has a question.
+    """
     questions: list[NoteQuestion] = []
-    for file, name in files:
-        shown = str(file) if len(files) > 1 else str(path)
-        questions.extend(parse_notes(read_note_text(file, shown), name))
+    for text, name in notes:
+        questions.extend(parse_notes(text, name))
     if not questions:
-        where = str(path) if len(files) == 1 else f"{path}: none of its {len(files)} .md files"
+        where = shown if len(notes) == 1 else f"{shown}: none of its {len(notes)} .md files"
         raise UserError(f"{where}: no questions found; looked for {STRUCTURES}")
-    return assign_ids(questions)
+    return questions if len(notes) == 1 else assign_ids(questions)  # one note: parse_notes assigned them
 
 
 # --------------------------------------------------------------------------- parsing
@@ -446,7 +455,25 @@ def _markdown() -> MarkdownIt:
 
     md = MarkdownIt("commonmark", {"html": True}).disable(["inline", "table", "reference", "lheading"])
     md.block.ruler.at("paragraph", _paragraph_or_setext)
+    md.block.ruler.before("code", "text", _text_line)
     return md
+
+
+_BLOCK_STARTS: Final = frozenset("`~>*-_+<#0123456789")
+"""The first characters of the lines that start a block other than a paragraph (code aside)."""
+
+
+def _text_line(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """A paragraph that starts with a line no other block rule can take: parsed at once.
+
+    Most lines of notes start with a letter or a CJK character; the rules before
+    ``paragraph`` (code, fence, blockquote, hr, list, html_block, heading) each need a
+    character from :data:`_BLOCK_STARTS` or an indent of 4, so they are not asked.
+    """
+    pos = state.bMarks[start] + state.tShift[start]
+    if state.sCount[start] - state.blkIndent >= 4 or pos >= state.eMarks[start] or state.src[pos] in _BLOCK_STARTS:
+        return False
+    return _paragraph_or_setext(state, start, end, silent)
 
 
 def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) -> bool:
@@ -473,8 +500,10 @@ def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) 
         if state.sCount[line] < 0:
             line += 1
             continue  # a blockquote quirk: that rule has checked this line already
-        if any(rule(state, line, end, True) for rule in rules):
-            break
+        pos = state.bMarks[line] + state.tShift[line]
+        if pos < state.eMarks[line] and state.src[pos] in _BLOCK_STARTS:
+            if any(rule(state, line, end, True) for rule in rules):
+                break
         line += 1
     content = state.getLines(start, line, state.blkIndent, False).strip()
     kind, tag = ("heading", f"h{level}") if level else ("paragraph", "p")
@@ -985,17 +1014,6 @@ def _answer(
 
 
 # --------------------------------------------------------------------------- re-import planning
-
-
-@dataclass(frozen=True)
-class ExistingNoteCard:
-    """What the planner needs to know about a card that an earlier import of these notes made."""
-
-    question: str  # its text in the store now (maybe edited with `llmcards edit`)
-    answer: str | None
-    source_hash: str | None = None  # note_hash of its text as last read from the notes (None: unknown)
-    retired: bool = False
-    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -110,14 +110,20 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def store_path(ctx: typer.Context) -> Path:
+    """The store this command uses (``--db``, ``$LLMCARDS_DB`` or the default); it may not exist yet."""
+    from llmcards.config import resolve_db_path
+
+    state: _State = ctx.find_root().obj or _State(None)
+    return resolve_db_path(state.db)
+
+
 def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
-    from llmcards.config import resolve_db_path
     from llmcards.store import Store
     from llmcards.sync import sync_bundled_if_changed
 
-    state: _State = ctx.find_root().obj or _State(None)
-    store = Store.open(resolve_db_path(state.db))
+    store = Store.open(store_path(ctx))
     ctx.call_on_close(store.close)
     if sync_bank:
         first = store.cards.count() == 0

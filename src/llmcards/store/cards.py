@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -51,17 +52,21 @@ def json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
+def update_text(
+    c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool, source_hash: str | None = None
+) -> None:
     """New text for an existing card; its schedule and history are untouched.
 
     ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
-    the card's ``source_hash``; an edit in the store leaves that alone.
+    the card's ``source_hash`` (``source_hash`` when given: notes hash their text their own
+    way); an edit in the store leaves that alone.
     """
     digest = q.content_hash()
     c.execute(
         "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
         "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
-        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, digest, ts, q.id),
+        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, source_hash or digest,
+         ts, q.id),
     )
     c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
     c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
@@ -210,10 +215,10 @@ class Cards:
         where, params = self._filter_sql(flt, now)
         return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
 
-    def all_tags(self) -> list[str]:
+    def all_tags(self) -> builtins.list[str]:  # builtins: `list` here is the method above
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
 
-    def history(self, card_id: str) -> list[ReviewRecord]:
+    def history(self, card_id: str) -> builtins.list[ReviewRecord]:
         """The card's review log, oldest first."""
         rows = self.db.conn.execute(
             "SELECT id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "
