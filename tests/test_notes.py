@@ -3,9 +3,7 @@ bad input, ids, and the re-import planner."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -34,23 +32,11 @@ from llmcards.notes import (
     plan_import,
     read_notes,
 )
+from tests.helpers import SEED_NOTES, copy_seed_notes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BANK = REPO_ROOT / "data" / "questions.yaml"
-SEED_NOTES = (
-    "000_bed308f75df34649.txt",
-    "001_75da3e7c8895a41c.txt",
-    "002_f118c8686e4cc334.txt",
-    "003_47dd969ecd46b6d8.txt",
-    "004_1e23c5b315beb130.txt",
-)
 COVERAGE = 0.95
-
-
-def seeds_dir() -> Path:
-    """The seed notes: ``shared/seeds`` beside the repository (as CI lays it out), or $LLMCARDS_SEEDS."""
-    env = os.environ.get("LLMCARDS_SEEDS")
-    return Path(env) if env else Path(__file__).parents[1].parent / "shared" / "seeds"
 
 
 def write(tmp_path: Path, text: str, name: str = "notes.md") -> Path:
@@ -116,15 +102,7 @@ def _find(found: list[NoteQuestion], key: str, card: Question) -> NoteQuestion |
 @pytest.fixture(scope="module")
 def seed_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[NoteQuestion]]:
     """The five seed notes copied as ``.md`` files into a folder and imported with read_notes."""
-    seeds = seeds_dir()
-    missing = [name for name in SEED_NOTES if not (seeds / name).is_file()]
-    assert not missing, (
-        f"seed notes not found in {seeds}: {missing} "
-        "(CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
-    )
-    folder = tmp_path_factory.mktemp("seeds")
-    for name in SEED_NOTES:
-        shutil.copyfile(seeds / name, folder / name.replace(".txt", ".md"))
+    folder = copy_seed_notes(tmp_path_factory.mktemp("seeds"))
     by_note: dict[str, list[NoteQuestion]] = {name: [] for name in SEED_NOTES}
     for q in read_notes(folder):
         by_note[q.note.replace(".md", ".txt")].append(q)

@@ -121,21 +121,27 @@ def store_path(ctx: typer.Context) -> Path:
 def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
     """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
     from llmcards.store import Store
-    from llmcards.sync import sync_bundled_if_changed
 
     store = Store.open(store_path(ctx))
     ctx.call_on_close(store.close)
     if sync_bank:
-        first = store.cards.count() == 0
-        report = sync_bundled_if_changed(store, now=now_utc())
-        if report is not None and (first or report.changed):
-            from llmcards.render import sync_report_text
-
-            message = sync_report_text(report, first_run=first)
-            if first:
-                message.append(f"\nYour store is {store.path}", style="dim")
-            make_console(stderr=True).print(message)
+        sync_bundled_bank(store)
     return store
+
+
+def sync_bundled_bank(store: Store) -> None:
+    """Sync the bundled bank on first use or when it changed, and say so on stderr."""
+    from llmcards.sync import sync_bundled_if_changed
+
+    first = store.cards.count() == 0
+    report = sync_bundled_if_changed(store, now=now_utc())
+    if report is not None and (first or report.changed):
+        from llmcards.render import sync_report_text
+
+        message = sync_report_text(report, first_run=first)
+        if first:
+            message.append(f"\nYour store is {store.path}", style="dim")
+        make_console(stderr=True).print(message)
 
 
 def _version(value: bool) -> None:

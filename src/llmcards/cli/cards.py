@@ -19,6 +19,7 @@ from llmcards.cli._app import (
     open_store,
     print_json,
     store_path,
+    sync_bundled_bank,
 )
 from llmcards.errors import UserError
 
@@ -99,8 +100,9 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
         why = "with --json" if json_out else "without a terminal"
         raise UserError(f"cannot ask before importing {why}; pass --yes to import, or --dry-run to see the changes")
     notes = read_note_files(path)
-    # A store that does not exist yet is created only once there is something to write.
-    store = open_store(ctx, sync_bank=not dry_run) if store_path(ctx).exists() else None
+    # Nothing is written before the person says yes: the store is created, and the bundled
+    # bank synced, only then.
+    store = open_store(ctx, sync_bank=False) if store_path(ctx).exists() else None
     planned = plan_notes_import(store, notes, tags=tags)
     console = make_console()
     if not json_out:
@@ -120,6 +122,8 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
         if store is None:
             store = open_store(ctx)  # first use: creates the store and imports the bundled bank
             planned = plan_notes_import(store, notes, tags=tags, questions=planned.questions)
+        else:
+            sync_bundled_bank(store)
         # backup_before(store, "import")
         planned = apply_notes_import(store, planned, now=now_utc())
     if json_out:
