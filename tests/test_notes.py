@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from llmcards.bank import ID_RE, load_bank
 from llmcards.errors import UserError
@@ -829,3 +831,41 @@ def test_any_note_parses_into_sane_questions(parts: list[str], newline: str) -> 
     assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found, strict=True))
     added = plan_import({}, found).added
     assert len({c.id for c in added}) == len(found)
+
+
+BLOCK_FRAGMENTS = [
+    *FRAGMENTS, "   - nested item", "  lazy line", "      deep line", "1) item", "+ plus", "10. ten", "   ```",
+    "> > nested quote", "> - quoted item", ">     quoted code", "  # indented heading", "Setext", "----", "   ===",
+    "<div>", "</div>", "<script>", "</script>", "***", "_ _ _", "- - -", "    ", "\t- tab item", "  2. **bold?**",
+    "汉字开头的一行", "= not underline", "#hashtag", "-not a list", "1.not a list", "~not fence",
+]
+
+
+def _blocks(tokens: Sequence[Token]) -> list[tuple[object, ...]]:
+    return [(t.type, t.tag, t.map, t.level, t.nesting, t.markup, t.info, t.content) for t in tokens]
+
+
+def _stock_markdown() -> MarkdownIt:
+    """markdown-it's own CommonMark block rules (references aside: the notes parser reads them as text)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).disable(["inline", "reference"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BLOCK_FRAGMENTS) | st.text(max_size=8), max_size=40))
+def test_the_tuned_block_parser_gives_markdown_its_own_tokens(parts: list[str]) -> None:
+    """The notes parser's speed-ups (paragraphs taken at once, setext headings found in the same
+    scan) give exactly the tokens of markdown-it's own rules."""
+    from llmcards.notes import _markdown
+
+    text = "\n".join(parts)
+    assert _blocks(_markdown().parse(text)) == _blocks(_stock_markdown().parse(text))
+
+
+def test_the_tuned_block_parser_on_the_seed_notes(tmp_path: Path) -> None:
+    from llmcards.notes import _markdown
+
+    for path in sorted(copy_seed_notes(tmp_path).iterdir()):
+        text = path.read_text(encoding="utf-8")
+        assert _blocks(_markdown().parse(text)) == _blocks(_stock_markdown().parse(text)), path.name

@@ -476,6 +476,20 @@ def _text_line(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     return _paragraph_or_setext(state, start, end, silent)
 
 
+@lru_cache(maxsize=1)
+def _trim_chars() -> str | None:
+    """The characters markdown-it trims from a paragraph (CommonMark's whitespace since markdown-it-py 4)."""
+    try:
+        from markdown_it.common.utils import MD_TRIM_CHARS  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None  # markdown-it-py 3 trims with str.strip()
+    return str(MD_TRIM_CHARS)
+
+
+def _md_trim(text: str) -> str:
+    return text.strip(_trim_chars())
+
+
 def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """markdown-it's ``paragraph`` and ``lheading`` rules in one: a paragraph, or a setext heading."""
     end = state.lineMax
@@ -505,7 +519,7 @@ def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) 
             if any(rule(state, line, end, True) for rule in rules):
                 break
         line += 1
-    content = state.getLines(start, line, state.blkIndent, False).strip()
+    content = _md_trim(state.getLines(start, line, state.blkIndent, False))
     kind, tag = ("heading", f"h{level}") if level else ("paragraph", "p")
     state.line = line + 1 if level else line
     token = state.push(f"{kind}_open", tag, 1)
