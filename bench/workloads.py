@@ -61,7 +61,8 @@ def cache_key(w: Workload) -> str:
     src = Path(__import__("llmcards").__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{w}|{BUILD_VERSION}|{NOW_ISO}|{HISTORY_DAYS}|{BACKLOG}|{NEVER_STUDIED}|{RETENTION}".encode())
-    h.update((src / "schema.py").read_bytes())
+    for schema_file in sorted((src / "schema").glob("*.py")):  # the tables' definition
+        h.update(schema_file.read_bytes())
     for fn in (generated_questions, _grade, simulate_card, _chunk_seed, intro_time, simulate_chunk, _create, build):
         h.update(inspect.getsource(fn).encode())
     h.update(f"{CARD_UPDATE}|{LOG_COLUMNS}".encode())
@@ -426,8 +427,9 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     a.close()
     b.close()
     if len(la) < cards or ca != cb or la != lb:
-        diff_c = next((x, y) for x, y in zip(ca, cb) if x != y) if ca != cb else None
-        diff_l = next(((x, y) for x, y in zip(la, lb) if x != y), (len(la), len(lb))) if la != lb else None
+        diff_c = next((x, y) for x, y in zip(ca, cb, strict=False) if x != y) if ca != cb else None
+        diff_l = (next(((x, y) for x, y in zip(la, lb, strict=False) if x != y), (len(la), len(lb)))
+                  if la != lb else None)
         raise SystemExit(f"bulk build path disagrees with Store.record_review: cards {diff_c} logs {diff_l}")
     _log(f"bulk path verified against Store.record_review ({len(todo)} cards, {len(la)} grades)")
     for p in (a_path, b_path):

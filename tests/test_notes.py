@@ -869,3 +869,14 @@ def test_the_tuned_block_parser_on_the_seed_notes(tmp_path: Path) -> None:
     for path in sorted(copy_seed_notes(tmp_path).iterdir()):
         text = path.read_text(encoding="utf-8")
         assert _blocks(_markdown().parse(text)) == _blocks(_stock_markdown().parse(text)), path.name
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["**", "*", "__", "_", " ", "\t", "\u00a0", "\u3000", "\x1f", "a", "1、", "？", "(",
+                                 "`", "\\", "<b>", "&amp;", "[x](y)", "中文", "!"]), max_size=12))
+def test_bold_lines_read_without_the_inline_parser_read_the_same(parts: list[str]) -> None:
+    from llmcards.notes import _bold_line, _bold_line_parsed
+
+    line = "".join(parts)
+    line = f"**{line}**" if len(parts) % 2 else line  # half of them look bold at first sight
+    assert _bold_line(line) == (_bold_line_parsed(line) if "**" in line or "__" in line else None)

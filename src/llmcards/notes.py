@@ -43,7 +43,6 @@ question's own label as written, joined by ``/``.
 from __future__ import annotations
 
 import codecs
-import difflib
 import errno
 import hashlib
 import os
@@ -56,7 +55,6 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
-from urllib.parse import unquote
 
 from llmcards.errors import UserError
 from llmcards.models import ExistingNoteCard as ExistingNoteCard  # re-exported: the store builds these
@@ -105,6 +103,7 @@ _A_RE = re.compile(r"^(?:A|答案?|Answer)\s*[:：]", re.I)
 _A_PREFIX_RE = re.compile(r"^(\s*)(?:\*\*|__)?(?:A|答案?|Answer)(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*", re.I)
 _LIST_SECTION_RE = re.compile(r"面试|题目|题库|问答|习题|考题|questions\b|interview|\bfaq\b|q\s*&\s*a", re.I)
 _MARKUP_RE = re.compile(r"[*_`\[\]!<>&\\~]")
+_SIMPLE_BOLD_RE = re.compile(r"^\*\*(\S(?:.*\S)?)\*\*[ \t]*$")
 _ATX_RE = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
 _ITEM_PREFIX_RE = re.compile(r"^(\s*(?:\d{1,9}[.)]|[-+*])(?:[ \t]+|$))")
 _IMG_MD_RE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*)?\s*\)")
@@ -162,8 +161,11 @@ def note_hash(question: str, answer: str | None) -> str:
 
 def _id_key(question: str) -> str:
     """The question as far as its id is concerned: width, case, spaces and end punctuation ignored."""
-    text = unicodedata.normalize("NFKC", question).casefold()
-    return "".join(text.split()).rstrip("?？。.!！:：")
+    return _key_of_normalised(unicodedata.normalize("NFKC", question))
+
+
+def _key_of_normalised(text: str) -> str:
+    return "".join(text.casefold().split()).rstrip("?？。.!！:：")
 
 
 def note_id(question: str, *, salt: str = "", size: int = 8) -> str:
@@ -180,9 +182,10 @@ def note_id(question: str, *, salt: str = "", size: int = 8) -> str:
     are hard to read anyway. A question with no ASCII words gets the stem ``note``.
     ``salt`` separates two questions with the same text (see :func:`assign_ids`).
     """
-    words = [w.lower() for w in _WORD_RE.findall(unicodedata.normalize("NFKC", question))][:6]
+    text = unicodedata.normalize("NFKC", question)
+    words = [w.lower() for w in _WORD_RE.findall(text)][:6]
     stem = "-".join(words)[:40].strip("-") or "note"
-    digest = hashlib.sha1((_id_key(question) + ("\n" + salt if salt else "")).encode("utf-8")).hexdigest()
+    digest = hashlib.sha1((_key_of_normalised(text) + ("\n" + salt if salt else "")).encode("utf-8")).hexdigest()
     return f"{stem}-{digest[:size]}"
 
 
@@ -590,6 +593,14 @@ def _bold_line(content: str) -> str | None:
     """The text of a line that is all bold (``**…**``), else None."""
     if "**" not in content and "__" not in content:
         return None
+    simple = _SIMPLE_BOLD_RE.match(content)
+    if simple is not None and not _MARKUP_RE.search(simple.group(1)):
+        return _squash(simple.group(1))  # what the inline parser gives: no markup inside, nothing after
+    return _bold_line_parsed(content)
+
+
+def _bold_line_parsed(content: str) -> str | None:
+    """:func:`_bold_line` by markdown-it's inline parser."""
     tokens = [t for t in _inline(content) if not (t.type == "text" and not t.content.strip())]
     while tokens and tokens[-1].type in ("softbreak", "hardbreak"):
         tokens.pop()
@@ -702,16 +713,20 @@ def parse_notes(text: str, name: str) -> list[NoteQuestion]:
     return assign_ids(found)
 
 
+def _has_img_tag(content: str) -> bool:
+    return "<" in content and "<img" in content.lower()
+
+
 def _scan(tokens: Sequence[Token]) -> tuple[list[_Block], list[_Heading], set[int]]:
     """Top-level blocks, top-level headings (split question headings joined) and lines with images."""
     blocks: list[_Block] = []
     headings: list[_Heading] = []
     image_lines: set[int] = set()
     for index, tok in enumerate(tokens):
-        if tok.type == "inline" and tok.map is not None and ("![" in tok.content or "<img" in tok.content.lower()):
-            if "<img" in tok.content.lower() or any(t.type == "image" for t in _inline(tok.content)):
+        if tok.type == "inline" and tok.map is not None and ("![" in tok.content or _has_img_tag(tok.content)):
+            if _has_img_tag(tok.content) or any(t.type == "image" for t in _inline(tok.content)):
                 image_lines.update(range(tok.map[0], tok.map[1]))
-        elif tok.type == "html_block" and tok.map is not None and "<img" in tok.content.lower():
+        elif tok.type == "html_block" and tok.map is not None and _has_img_tag(tok.content):
             image_lines.update(range(tok.map[0], tok.map[1]))
         if tok.level != 0 or tok.map is None or tok.nesting == -1:
             continue
@@ -982,6 +997,8 @@ def _qa(para: Sequence[str], start: int) -> tuple[str, int] | None:
 
 def _figure(src: str, alt: str) -> str:
     path = src.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+    from urllib.parse import unquote
+
     name = unquote(path.rsplit("/", 1)[-1]).strip() or alt.strip() or "image"
     return f"[figure: {name}]"
 
@@ -1197,6 +1214,8 @@ def _pair_by_answer(
         return
     # 5. similar answers. Candidates share many character trigrams (Dice >= 0.5, the best 3 per
     # question; trigrams in more than 20 answers are too common to tell anything); difflib decides.
+    import difflib
+
     grams = {cid: _trigrams(key) for cid, key in old.items()}
     index: dict[str, list[str]] = {}
     for cid, card_grams in grams.items():

@@ -8,7 +8,7 @@ Three steps, so that the command can show the plan and ask before writing:
 2. :func:`plan_notes_import` parses them (:mod:`llmcards.notes`) and compares them with the
    cards earlier imports of the same path made (:func:`llmcards.notes.plan_import`). Nothing
    is written. A re-import of notes that did not change since they were last imported, whose
-   cards nobody changed since, is recognised by a hash of the files and skipped without parsing.
+   cards nobody deleted since, is recognised by a hash of the files and skipped without parsing.
 3. :func:`apply_notes_import` writes the plan in one transaction.
 
 The cards have the origin ``notes`` and the ``import_path`` of the file or folder (resolved),
@@ -103,7 +103,7 @@ class NotesImport:
     existing: dict[str, ExistingNoteCard] = field(default_factory=dict)  # by id, as planned against
     refreshed: list[PlannedCard] = field(default_factory=list)  # text kept; new source or tags
     questions: list[NoteQuestion] = field(default_factory=list)  # as parsed (empty when skipped)
-    skipped: list[str] | None = None  # ids of the live cards, when the notes were unchanged and not parsed
+    skipped: int | None = None  # the live cards' count, when the notes were unchanged and not parsed
     state: str = ""  # the store's fingerprint of these cards when planned ("" without a store)
     written: bool = False
 
@@ -119,7 +119,7 @@ class NotesImport:
     @property
     def unchanged(self) -> int:
         if self.skipped is not None:
-            return len(self.skipped)
+            return self.skipped
         return len(self.plan.unchanged) - len(self.refreshed)
 
     def counts(self) -> dict[str, int]:
@@ -159,7 +159,7 @@ def plan_notes_import(
     stamp = hashlib.sha256(f"{notes.digest}\ntags:{sorted(tags)!r}".encode("utf-8", "surrogatepass")).hexdigest()
     result = NotesImport(notes=notes, tags=tags, stamp=stamp)
     if store is not None and questions is None:
-        live = store.bank.synced_ids(NOTES_ORIGIN, notes.import_path, stamp)
+        live = store.bank.notes_synced(notes.import_path, stamp)
         if live is not None:
             result.skipped = live
             return result

@@ -110,6 +110,31 @@ class BankSync:
         """A fingerprint of the cards of one origin: it changes when one is added, edited, retired or deleted."""
         return self._scope_state(origin, import_path)
 
+    def _notes_stamp(self, import_path: str, file_sha: str) -> str:
+        """What a notes import stamps: the notes' hash, how many cards the path has (a count over
+        the origin index, so checking it reads no card), and how many of them are live."""
+        total, live = self.db.conn.execute(
+            "SELECT count(*), coalesce(sum(retired = 0), 0) FROM cards WHERE origin = ? AND import_path IS ?",
+            (NOTES_ORIGIN, import_path),
+        ).fetchone()
+        return f"{file_sha}|{total}|{live}"
+
+    def notes_synced(self, import_path: str, file_sha: str) -> int | None:
+        """How many live cards the notes at ``import_path`` have, if they were last imported from notes
+        with this hash and none of their cards was deleted since; None when they must be read again.
+
+        Edits and suspensions made in the store since do not matter: re-importing unchanged notes
+        keeps them. Only imports add or retire these cards, so the stamped live count stays true.
+        """
+        stamp = self.db.get_meta(_stamp_key(NOTES_ORIGIN, import_path))
+        if stamp is None or not stamp.startswith(f"{file_sha}|"):
+            return None
+        total = self.db.conn.execute(
+            "SELECT count(*) FROM cards WHERE origin = ? AND import_path IS ?", (NOTES_ORIGIN, import_path)
+        ).fetchone()[0]
+        _, stamped_total, live = stamp.split("|")
+        return int(live) if int(stamped_total) == total else None
+
     def note_cards(self, import_path: str) -> dict[str, ExistingNoteCard]:
         """The cards that earlier imports of the notes at ``import_path`` made, retired ones included, by id."""
         rows = self.db.conn.execute(
@@ -153,11 +178,12 @@ class BankSync:
         new tags or sources; retired ones are flagged, their history kept. Refused, with
         nothing written, when the cards of these notes changed since they were planned
         (``expected_state``, from :meth:`scope_state`) or a new id was taken meanwhile.
-        The import is stamped with ``file_sha`` so that an unchanged re-import is skipped.
+        The import is stamped with ``file_sha`` so that an unchanged re-import is skipped
+        (:meth:`notes_synced`).
         """
         key = _stamp_key(NOTES_ORIGIN, import_path)
         if not (added or updated or refreshed or retired):
-            if self.db.get_meta(key) == f"{file_sha}|{expected_state}":
+            if self.db.get_meta(key) == self._notes_stamp(import_path, file_sha):
                 return  # nothing to write, not even the stamp
         ts = to_db(now)
         with self.db.write() as c:
@@ -181,4 +207,4 @@ class BankSync:
                 update_text(c, q, ts, from_file=False)
             c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?", [(ts, i) for i in retired])
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                      (key, f"{file_sha}|{self._scope_state(NOTES_ORIGIN, import_path)}"))
+                      (key, self._notes_stamp(import_path, file_sha)))
