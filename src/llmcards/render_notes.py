@@ -20,7 +20,10 @@ _STYLES = {"add": "green", "update": "yellow", "rename": "cyan", "retire": "red"
 
 
 def _one_line(text: str, width: int = 90) -> str:
-    flat = " ".join(text.split())
+    """A question on one line, as `llmcards list` shows it (formulas readable), cut at ``width``."""
+    from llmcards.text import plain
+
+    flat = " ".join(plain(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -35,7 +38,7 @@ def _rows(result: NotesImport) -> dict[str, list[tuple[str, str]]]:
         if r is None:
             rows["update"].append((c.id, c.note.question))
         else:
-            rows["rename"].append((c.id, f"{_one_line(r.old_question, 42)} → {r.new_question}"))
+            rows["rename"].append((c.id, f"{_one_line(r.old_question, 42)} → {_one_line(r.new_question, 46)}"))
     rows["retire"] = [(i, result.existing[i].question) for i in plan.retired]
     return rows
 
@@ -64,8 +67,8 @@ def plan_preview(result: NotesImport, *, rows: int = PREVIEW_ROWS) -> Renderable
         return line
     table = Table(header_style="bold", box=None, pad_edge=False, expand=True)
     table.add_column("change", no_wrap=True)
-    table.add_column("question", overflow="fold", ratio=3, min_width=20)
-    table.add_column("id", overflow="fold", ratio=2, min_width=12)
+    table.add_column("question", overflow="fold", ratio=1, min_width=20)
+    table.add_column("id", no_wrap=True, overflow="fold")
     for kind, found in _rows(result).items():
         for card_id, question in found[:rows]:
             table.add_row(Text(kind, style=_STYLES[kind]), Text(_one_line(question)), Text(card_id, style="dim"))
