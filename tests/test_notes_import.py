@@ -141,6 +141,17 @@ def test_reimport_of_unchanged_notes_changes_nothing(cli: Cli, db_path: Path, tm
     assert plan_json(cli, folder)["skipped"] is True
 
 
+def test_a_deleted_card_comes_back_on_the_next_import(cli: Cli, db_path: Path, tmp_path: Path) -> None:
+    note = write(tmp_path / "llm.md", NOTE)
+    ok(cli("import", str(note), "--yes"))
+    lora = notes_cards(db_path)["What is LoRA?"]["id"]
+    ok(cli("delete", lora, "--yes"))
+    out = said(cli("import", str(note), "--yes"))  # the notes did not change, but the store did
+    assert "1 added, 0 updated, 0 retired, 6 unchanged" in out
+    assert notes_cards(db_path)["What is LoRA?"]["id"] == lora
+    assert "unchanged since the last import (7 cards)" in said(cli("import", str(note), "--yes"))
+
+
 def test_a_file_and_its_locators(cli: Cli, db_path: Path, tmp_path: Path) -> None:
     note = write(tmp_path / "notes" / "llm.md", NOTE)
     plan = plan_json(cli, note)
