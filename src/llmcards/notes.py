@@ -668,13 +668,14 @@ def _normalise(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
 
 
-def _without_front_matter(lines: list[str]) -> str:
-    """The text to parse: a leading YAML front matter block (``---`` … ``---``) blanked, lines kept."""
+def _without_front_matter(text: str, lines: list[str]) -> str:
+    """The text to parse (``lines`` are its lines): a leading YAML front matter block
+    (``---`` … ``---``) blanked, lines kept."""
     if lines and lines[0].rstrip() == "---":
         for end in range(1, min(len(lines), 200)):
             if lines[end].rstrip() in ("---", "..."):
                 return "\n" * (end + 1) + "\n".join(lines[end + 1:])
-    return "\n".join(lines)
+    return text
 
 
 def parse_notes(text: str, name: str) -> list[NoteQuestion]:
@@ -682,8 +683,21 @@ def parse_notes(text: str, name: str) -> list[NoteQuestion]:
 
     Pure: no I/O, no errors for odd input (a note with no question gives ``[]``).
     """
-    lines = _normalise(text).split("\n")
-    tokens = _markdown().parse(_without_front_matter(lines))
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # markdown-it allocates ~30 objects a line; the collector would walk them all again and again
+    try:
+        return _parse_notes(text, name)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_notes(text: str, name: str) -> list[NoteQuestion]:
+    text = _normalise(text)
+    lines = text.split("\n")
+    tokens = _markdown().parse(_without_front_matter(text, lines))
     blocks, headings, image_lines = _scan(tokens)
     _classify(headings)
     anchors = _anchors(blocks, tokens, lines)
