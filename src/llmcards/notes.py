@@ -447,35 +447,55 @@ def questions_of(notes: Sequence[tuple[str, str]], shown: str) -> list[NoteQuest
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    """CommonMark block parsing, tuned for speed.
+    """CommonMark block parsing, tuned for speed; it gives the tokens markdown-it's own rules give.
 
     Only the block structure is needed; inline text is parsed on demand (questions, images).
     Tables and link reference definitions are read as paragraphs: their lines are copied
     verbatim anyway. markdown-it's ``lheading`` rule scans every paragraph a second time to
-    look for a setext underline; :func:`_paragraph_or_setext` does both in one scan.
+    look for a setext underline; :func:`_paragraph_or_setext` does both in one scan. And
+    :func:`_block_start` asks only the rules that a line's first character allows.
     """
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": True}).disable(["inline", "table", "reference", "lheading"])
     md.block.ruler.at("paragraph", _paragraph_or_setext)
-    md.block.ruler.before("code", "text", _text_line)
+    md.block.ruler.before("code", "block_start", _block_start)
     return md
 
 
-_BLOCK_STARTS: Final = frozenset("`~>*-_+<#0123456789")
-"""The first characters of the lines that start a block other than a paragraph (code aside)."""
+BlockRule = Callable[["StateBlock", int, int, bool], bool]
 
 
-def _text_line(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """A paragraph that starts with a line no other block rule can take: parsed at once.
+@lru_cache(maxsize=1)
+def _rules_by_first_char() -> dict[str, tuple[BlockRule, ...]]:
+    """The block rules a line starting with a given character can start (or end a paragraph with).
 
-    Most lines of notes start with a letter or a CJK character; the rules before
-    ``paragraph`` (code, fence, blockquote, hr, list, html_block, heading) each need a
-    character from :data:`_BLOCK_STARTS` or an indent of 4, so they are not asked.
+    Each of markdown-it's rules returns False at once for a line that does not start with one of
+    its characters (fence: ` ~, blockquote: >, hr: * - _, list: * - + digits, html_block: <,
+    heading: #), so asking only these, in markdown-it's order, decides the same.
     """
-    pos = state.bMarks[start] + state.tShift[start]
-    if state.sCount[start] - state.blkIndent >= 4 or pos >= state.eMarks[start] or state.src[pos] in _BLOCK_STARTS:
+    from markdown_it import rules_block as rb
+
+    table: dict[str, tuple[BlockRule, ...]] = {
+        "`": (rb.fence,), "~": (rb.fence,), ">": (rb.blockquote,), "*": (rb.hr, rb.list_block),
+        "-": (rb.hr, rb.list_block), "_": (rb.hr,), "+": (rb.list_block,), "<": (rb.html_block,), "#": (rb.heading,),
+    }
+    table.update({digit: (rb.list_block,) for digit in "0123456789"})
+    return table
+
+
+def _block_start(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """The first block rule: the block that starts at ``start``, found by the rules its first character allows.
+
+    An indented line is left to the ``code`` rule that follows.
+    """
+    if state.sCount[start] - state.blkIndent >= 4:
         return False
+    pos = state.bMarks[start] + state.tShift[start]
+    if pos < state.eMarks[start]:
+        for rule in _rules_by_first_char().get(state.src[pos], ()):
+            if rule(state, start, end, silent):
+                return True
     return _paragraph_or_setext(state, start, end, silent)
 
 
@@ -496,7 +516,7 @@ def _md_trim(text: str) -> str:
 def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """markdown-it's ``paragraph`` and ``lheading`` rules in one: a paragraph, or a setext heading."""
     end = state.lineMax
-    rules = state.md.block.ruler.getRules("paragraph")
+    by_char = _rules_by_first_char()  # markdown-it's paragraph terminators: fence .. heading
     parent_type = state.parentType
     state.parentType = "paragraph"
     line = start + 1
@@ -518,9 +538,8 @@ def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) 
             line += 1
             continue  # a blockquote quirk: that rule has checked this line already
         pos = state.bMarks[line] + state.tShift[line]
-        if pos < state.eMarks[line] and state.src[pos] in _BLOCK_STARTS:
-            if any(rule(state, line, end, True) for rule in rules):
-                break
+        if pos < state.eMarks[line] and any(rule(state, line, end, True) for rule in by_char.get(state.src[pos], ())):
+            break
         line += 1
     content = _md_trim(state.getLines(start, line, state.blkIndent, False))
     kind, tag = ("heading", f"h{level}") if level else ("paragraph", "p")
