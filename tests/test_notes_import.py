@@ -257,6 +257,13 @@ def test_tags(cli: Cli, db_path: Path, tmp_path: Path) -> None:
     assert cards["What does the KV cache store?"]["answer"] == "Edited."  # text kept
     listed = json.loads(ok(cli("list", "--json", "--tag", "round-2")).stdout)
     assert len(listed) == 7
+    assert "unchanged since the last import" in said(cli("import", str(note), "--yes", "--tag", "round-2"))
+    # Without the tag, the notes are read again (the tags are part of what was imported), nothing changes
+    # (tags are only ever added), and the next import without it is recognised as unchanged.
+    before = {c["id"]: c for c in notes_cards(db_path).values()}
+    assert "0 added, 0 updated, 0 retired, 7 unchanged" in said(cli("import", str(note), "--yes"))
+    assert {c["id"]: c for c in notes_cards(db_path).values()} == before
+    assert "unchanged since the last import" in said(cli("import", str(note), "--yes"))
 
 
 def test_the_same_question_in_another_file_gets_its_own_card(cli: Cli, db_path: Path, tmp_path: Path) -> None:

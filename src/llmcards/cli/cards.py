@@ -113,9 +113,7 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
         else:
             console.print("Dry run: nothing written.", style="dim")
         return
-    if planned.skipped is None and not planned.changed and store is not None:
-        apply_notes_import(store, planned, now=now_utc())  # only stamps it, so the next re-import is instant
-    elif planned.changed:
+    if planned.changed:
         if not yes and not typer.confirm("Import these changes?", default=False):
             make_console(stderr=True).print("Nothing imported.")
             raise typer.Exit(1)
@@ -125,7 +123,8 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
         else:
             sync_bundled_bank(store)
         # backup_before(store, "import")
-        planned = apply_notes_import(store, planned, now=now_utc())
+    if store is not None and planned.skipped is None:
+        planned = apply_notes_import(store, planned, now=now_utc())  # with no change, it only stamps the notes
     if json_out:
         print_json(notes_import_json(planned))
     elif planned.written:
