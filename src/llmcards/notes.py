@@ -290,6 +290,11 @@ def read_note_text(path: Path, name: str | None = None) -> str:
     The size is checked before reading, so a huge file costs nothing.
     """
     shown = name or str(path)
+    return decode_note(read_note_bytes(path, shown), shown)
+
+
+def read_note_bytes(path: Path, shown: str) -> bytes:
+    """A note's bytes, refused (one line naming it as ``shown``) when it is over :data:`MAX_NOTE_BYTES`."""
     st = _stat(path, shown)
     if stat.S_ISREG(st.st_mode) and st.st_size > MAX_NOTE_BYTES:
         limit = _mb(MAX_NOTE_BYTES)
@@ -303,7 +308,7 @@ def read_note_text(path: Path, name: str | None = None) -> str:
         raise UserError(f"{shown}: cannot read ({exc.strerror})") from None
     if len(data) > MAX_NOTE_BYTES:
         raise UserError(f"{shown}: over the {_mb(MAX_NOTE_BYTES)} limit for a notes file; split it")
-    return decode_note(data, shown)
+    return data
 
 
 def _mb(size: int) -> str:

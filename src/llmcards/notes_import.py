@@ -32,10 +32,11 @@ from llmcards.notes import (
     ImportPlan,
     NoteQuestion,
     PlannedCard,
+    decode_note,
     find_note_files,
     plan_import,
     questions_of,
-    read_note_text,
+    read_note_bytes,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class NoteFiles:
     path: Path  # as the person gave it
     import_path: str  # resolved: the cards' import_path
     files: tuple[NoteFile, ...]
-    digest: str  # of NOTES_FORMAT and every file's name and text
+    digest: str  # of NOTES_FORMAT and every file's name and bytes
 
     @property
     def shown(self) -> str:
@@ -72,18 +73,18 @@ class NoteFiles:
 def read_note_files(path: Path) -> NoteFiles:
     """Read a notes file, or every ``*.md`` file under a folder; every file error is raised here.
 
-    See :func:`llmcards.notes.find_note_files` and :func:`llmcards.notes.read_note_text`
-    for what is read and what is refused.
+    See :func:`llmcards.notes.find_note_files`, :func:`llmcards.notes.read_note_bytes` and
+    :func:`llmcards.notes.decode_note` for what is read and what is refused.
     """
     found = find_note_files(path)
     digest = hashlib.sha256(f"llmcards notes {NOTES_FORMAT}\n".encode())
     files: list[NoteFile] = []
     for file, name in found:
-        text = read_note_text(file, str(file) if len(found) > 1 else str(path))
-        data = text.encode("utf-8", "surrogatepass")
+        shown = str(file) if len(found) > 1 else str(path)
+        data = read_note_bytes(file, shown)
         digest.update(f"{len(name)}:{name}:{len(data)}:".encode("utf-8", "surrogatepass"))
         digest.update(data)
-        files.append(NoteFile(file, name, text))
+        files.append(NoteFile(file, name, decode_note(data, shown)))
     return NoteFiles(path, str(path.resolve()), tuple(files), digest.hexdigest())
 
 
