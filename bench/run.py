@@ -369,6 +369,7 @@ print(json.dumps(out))
         r["list_due"] = self.summary(self.repeat(f"{name} list --due", lambda: self.command(ro, "list", "--due")))
         r["import"], r["reimport"] = self.imports(name, store)
         r["backup"], r["floor_copy"] = self.backups(name, ro)
+        r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
         r["floor_sqlite_due"] = self.sqlite_floor(ro)
         r["floor_commit"] = self.commit_floor(key_tpl, WORK / f"commit-{name}.db", self.args.grades)
         if self.anki_py and w.cards is not None:
@@ -436,6 +437,49 @@ print(json.dumps(out))
             self.log(f"    {name} {label}: median {statistics.median(s.seconds for s in samples) * 1000:.0f} ms, "
                      f"max RSS {max(s.rss_kb for s in samples) / MB:.0f} MB")
         return self.summary(fresh), self.summary(again)
+
+    def notes_imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`llmcards import NOTES.md --yes` of a generated 5 MB notes file into a copy of the store,
+        then the same file again (nothing changed: skipped by its hash)."""
+        notes_path = CACHE / "notes-5mb.md"
+        key_path = CACHE / "notes-5mb.key"
+        key = wl.notes_file_key()
+        if not notes_path.exists() or not key_path.exists() or key_path.read_text() != key:
+            notes_path.write_text(wl.generated_notes(), encoding="utf-8")
+            key_path.write_text(key)
+        fresh, again = [], []
+        for i in range(self.runs + 1):  # the first pair is the warm-up
+            db = copy_store(store, WORK / f"notes-{name}.db")
+            a = self.command(db, "import", str(notes_path), "--yes")
+            b = self.command(db, "import", str(notes_path), "--yes")
+            if i:
+                fresh.append(a)
+                again.append(b)
+        for label, samples in (("notes import 5 MB", fresh), ("notes re-import unchanged", again)):
+            self.log(f"    {name} {label}: median {statistics.median(s.seconds for s in samples) * 1000:.0f} ms, "
+                     f"max RSS {max(s.rss_kb for s in samples) / MB:.0f} MB")
+        fresh_summary = self.summary(fresh)
+        fresh_summary["bytes"] = notes_path.stat().st_size
+        return fresh_summary, self.summary(again)
+
+    def notes_only(self, names: list[str]) -> None:
+        """``--notes-only``: measure the notes import figures again and merge them into results.json."""
+        path = BENCH / "results.json"
+        results = json.loads(path.read_text())
+        for name in names:
+            if name not in results["workloads"]:
+                raise SystemExit(f"workload {name} has no results yet; run it in full first")
+            store, _ = wl.ensure(wl.WORKLOADS[name], CACHE, rebuild=self.args.rebuild)
+            self.log(f"  workload {name}: notes import figures only")
+            r = results["workloads"][name]
+            r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
+            # The bank-file import again, in the same session: the machine's speed then, for comparison.
+            yaml_import, yaml_reimport = self.imports(name, store)
+            r["notes_session"] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                  "import": yaml_import, "reimport": yaml_reimport}
+        path.write_text(json.dumps(results, indent=1))
+        (BENCH / "results.md").write_text(report(results))
+        self.log(f"wrote {BENCH / 'results.md'} and results.json")
 
     def main(self) -> None:
         CACHE.mkdir(exist_ok=True)
@@ -541,6 +585,20 @@ def report(res: dict[str, Any]) -> str:
             b = r["backup"]
             add(f"`llmcards backup --to` ({b['bytes'] / 1e6:.0f} MB)", name, b["median_s"], b["rss_mb"], "≤ 3 s",
                 b["median_s"] <= 3 if at_l else None, None, r["floor_copy"]["median_s"], "copy + fsync")
+        if "notes_import" in r:
+            i = r["notes_import"]
+            add(f"import, fresh {i.get('bytes', 0) / 2**20:.0f} MB notes file", name, i["median_s"], i["rss_mb"],
+                "≤ 2 s", i["median_s"] <= 2 if at_l else None, None, py_pass, "python -c pass")
+            i = r["notes_reimport"]
+            add("re-import, unchanged notes", name, i["median_s"], i["rss_mb"], "≤ 0.3 s",
+                i["median_s"] <= 0.3 if at_l else None, None, py_pass, "python -c pass")
+        if "notes_session" in r:  # measured with --notes-only, at another time than the rows above
+            i = r["notes_session"]["import"]
+            add("import, fresh 10k-card file, in the notes session", name, i["median_s"], None, "—", None, None,
+                py_pass, "python -c pass")
+            i = r["notes_session"]["reimport"]
+            add("re-import, unchanged file, in the notes session", name, i["median_s"], None, "—", None, None,
+                py_pass, "python -c pass")
     if "L" in res["workloads"] and "stats" not in res["workloads"]["L"]:
         verdicts.append(("`llmcards stats` (L): no such command yet", False))
 
@@ -611,12 +669,20 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="drop workloads measured by earlier runs from results.json (default: keep them)")
     parser.add_argument("--report-only", action="store_true", help="rewrite results.md from results.json")
+    parser.add_argument("--notes-only", action="store_true",
+                        help="measure only the notes import figures (and the bank-file import again, to compare) "
+                             "and merge them into results.json")
     args = parser.parse_args()
     if args.report_only:
         (BENCH / "results.md").write_text(report(json.loads((BENCH / "results.json").read_text())))
         return
     if args.runs < 5:
         print("note: fewer than 5 runs; figures are not the issue's 'median of at least 5'", file=sys.stderr)
+    if args.notes_only:
+        CACHE.mkdir(exist_ok=True)
+        WORK.mkdir(exist_ok=True)
+        Bench(args).notes_only([n.strip().upper() for n in args.workloads.split(",") if n.strip()])
+        return
     Bench(args).main()
 
 

@@ -129,6 +129,71 @@ def write_bank_yaml(questions: Sequence[Any], path: Path) -> None:
     tmp.replace(path)
 
 
+NOTES_BYTES = 5 * 1024 * 1024  # the generated notes file of the notes-import figures
+NOTES_STYLES = ("heading", "numbered", "indented", "bold", "bold-item", "qa", "quote", "list")
+
+
+def generated_notes(target_bytes: int = NOTES_BYTES) -> str:
+    """A Markdown notes file of about ``target_bytes``, in the styles of the seed notes.
+
+    Chapters of 40 questions take turns in the styles the importer reads: headings ending
+    in ？ (001), numbered headings ``## 04. …`` (003), ``### 3.`` headings with indented answers
+    (002), bold numbered items ``**3、…**`` (000), ``1. **…**`` list items, ``Q:``/``A:`` pairs,
+    blockquoted questions (004), and a ``## 面试题`` list of unanswered questions (004). Question
+    and answer text come from the bundled bank (its Markdown, LaTeX, code, tables and Chinese),
+    every other answer doubled, so a 5 MB file has about 5,000 questions.
+    """
+    bank = bank_questions()
+    answered = [q for q in bank if q.answer]
+    parts: list[str] = []
+    size = 0
+    i = 0
+    chapter = 0
+    while size < target_bytes:
+        style = NOTES_STYLES[chapter % len(NOTES_STYLES)]
+        chapter += 1
+        lines = [f"# 第{chapter}章 {style}", ""]
+        if style == "list":
+            lines = [f"# 第{chapter}章", "", "## 面试题", ""]
+        for k in range(1, 41):
+            t = bank[i % len(bank)]
+            question = f"{t.question.rstrip('?？')} ({i})？"
+            a = answered[(i * 7) % len(answered)].answer or ""
+            if i % 2 == 0:
+                a += "\n\n" + (answered[(i * 11 + 3) % len(answered)].answer or "")
+            i += 1
+            if style not in ("heading", "numbered"):  # a heading would end the answer early
+                a = "\n".join(line.lstrip("#").lstrip() if line.startswith("#") else line for line in a.split("\n"))
+            if style == "heading":
+                lines += [f"## {question}", a, ""]
+            elif style == "numbered":
+                lines += [f"## {chapter * 100 + k:02d}. {question}", a, ""]
+            elif style == "indented":
+                lines += [f"### {k}.{question}"] + [("    " + line) if line.strip() else "" for line in a.split("\n")]
+                lines.append("")
+            elif style == "bold":
+                lines += [f"**{k}、{question}**", "", a, ""]
+            elif style == "bold-item":
+                lines += [f"{k}. **{question}**"] + [("   " + line) if line.strip() else "" for line in a.split("\n")]
+                lines.append("")
+            elif style == "qa":
+                lines += [f"Q: {question}", f"A: {a}", ""]
+            elif style == "quote":
+                lines += [f"> {question}", "", a, ""]
+            else:
+                lines.append(f"{k}. {question}")
+        text = "\n".join(lines) + "\n\n"
+        parts.append(text)
+        size += len(text.encode("utf-8"))
+    return "".join(parts)
+
+
+def notes_file_key() -> str:
+    """Changes when the generated notes file would change."""
+    return hashlib.sha256((inspect.getsource(generated_notes) + repr(NOTES_STYLES) + str(NOTES_BYTES)
+                           ).encode()).hexdigest()[:12]
+
+
 # ----------------------------------------------------------------------------- the learner
 def _grade(rng: random.Random, is_new: bool, recall: float) -> int:
     """A self-grade: recall is drawn from FSRS retrievability; a pass is Hard/Good/Easy."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,13 @@ SMALL_BANK = DATA / "small.yaml"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday; with the default rollover, study day 03-02
 NOW_ENV = {"LLMCARDS_NOW": "2026-03-02T12:00:00Z"}  # NOW, for a CLI run
 PTY_TIMEOUT = 20  # seconds a pseudo-terminal test waits for the text it expects
+SEED_NOTES = (
+    "000_bed308f75df34649.txt",
+    "001_75da3e7c8895a41c.txt",
+    "002_f118c8686e4cc334.txt",
+    "003_47dd969ecd46b6d8.txt",
+    "004_1e23c5b315beb130.txt",
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -147,3 +155,23 @@ def record_grade(store: Store, card_id: str, when: str, rating: Grade, after: Ca
 def stats_at(store: Store, now: datetime = NOW, *, days: int = 30, tag: str | None = None) -> Stats:
     """``llmcards stats`` figures at ``now`` in UTC, with the default settings."""
     return compute_stats(store, now, SETTINGS, days=days, tag=tag, tz=UTC)
+
+
+def seeds_dir() -> Path:
+    """The seed notes: ``shared/seeds`` beside the repository (as CI lays it out), or $LLMCARDS_SEEDS."""
+    env = os.environ.get("LLMCARDS_SEEDS")
+    return Path(env) if env else Path(__file__).parents[1].parent / "shared" / "seeds"
+
+
+def copy_seed_notes(folder: Path) -> Path:
+    """The five seed notes copied into ``folder`` as ``.md`` files; fails (never skips) when they are missing."""
+    seeds = seeds_dir()
+    missing = [name for name in SEED_NOTES if not (seeds / name).is_file()]
+    assert not missing, (
+        f"seed notes not found in {seeds}: {missing} "
+        "(CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SEED_NOTES:
+        shutil.copyfile(seeds / name, folder / name.replace(".txt", ".md"))
+    return folder

@@ -3,19 +3,19 @@ bad input, ids, and the re-import planner."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from llmcards.bank import ID_RE, load_bank
 from llmcards.errors import UserError
@@ -34,23 +34,11 @@ from llmcards.notes import (
     plan_import,
     read_notes,
 )
+from tests.helpers import SEED_NOTES, copy_seed_notes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BANK = REPO_ROOT / "data" / "questions.yaml"
-SEED_NOTES = (
-    "000_bed308f75df34649.txt",
-    "001_75da3e7c8895a41c.txt",
-    "002_f118c8686e4cc334.txt",
-    "003_47dd969ecd46b6d8.txt",
-    "004_1e23c5b315beb130.txt",
-)
 COVERAGE = 0.95
-
-
-def seeds_dir() -> Path:
-    """The seed notes: ``shared/seeds`` beside the repository (as CI lays it out), or $LLMCARDS_SEEDS."""
-    env = os.environ.get("LLMCARDS_SEEDS")
-    return Path(env) if env else Path(__file__).parents[1].parent / "shared" / "seeds"
 
 
 def write(tmp_path: Path, text: str, name: str = "notes.md") -> Path:
@@ -116,12 +104,7 @@ def _find(found: list[NoteQuestion], key: str, card: Question) -> NoteQuestion |
 @pytest.fixture(scope="module")
 def seed_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[NoteQuestion]]:
     """The five seed notes copied as ``.md`` files into a folder and imported with read_notes."""
-    seeds = seeds_dir()
-    missing = [name for name in SEED_NOTES if not (seeds / name).is_file()]
-    assert not missing, f"seed notes not found in {seeds}: {missing} (CI lays shared/ beside the repository; elsewhere set LLMCARDS_SEEDS)"
-    folder = tmp_path_factory.mktemp("seeds")
-    for name in SEED_NOTES:
-        shutil.copyfile(seeds / name, folder / name.replace(".txt", ".md"))
+    folder = copy_seed_notes(tmp_path_factory.mktemp("seeds"))
     by_note: dict[str, list[NoteQuestion]] = {name: [] for name in SEED_NOTES}
     for q in read_notes(folder):
         by_note[q.note.replace(".md", ".txt")].append(q)
@@ -271,7 +254,10 @@ def test_a_number_only_heading_takes_the_next_line(tmp_path: Path) -> None:
 
 
 def test_numbered_sections_are_not_questions(tmp_path: Path) -> None:
-    text = "# 1. 语义表达\n## 词向量如何建模语义信息?\n映射到向量空间\n# 2. 大模型的数据\n## 开源数据集有哪些?\n维基百科\n"
+    text = (
+        "# 1. 语义表达\n## 词向量如何建模语义信息?\n映射到向量空间\n"
+        "# 2. 大模型的数据\n## 开源数据集有哪些?\n维基百科\n"
+    )
     found = notes(tmp_path, text)
     assert qa(found) == [("词向量如何建模语义信息?", "映射到向量空间"), ("开源数据集有哪些?", "维基百科")]
     assert found[1].path == ("2. 大模型的数据", "开源数据集有哪些?")
@@ -393,7 +379,8 @@ def test_long_quotes_and_callouts_are_not_questions(tmp_path: Path) -> None:
 
 
 def test_unanswered_questions(tmp_path: Path) -> None:
-    found = notes(tmp_path, "# 7. 大模型的评估\n## 大模型评测要关注哪些原则?\n## 大模型如何修复 badcase?\n\n# 8. 其它\n")
+    text = "# 7. 大模型的评估\n## 大模型评测要关注哪些原则?\n## 大模型如何修复 badcase?\n\n# 8. 其它\n"
+    found = notes(tmp_path, text)
     assert qa(found) == [("大模型评测要关注哪些原则?", None), ("大模型如何修复 badcase?", None)]
 
 
@@ -437,7 +424,7 @@ def test_split_heading_is_joined(tmp_path: Path) -> None:
 
 def test_images_become_placeholders(tmp_path: Path) -> None:
     text = """## 什么是 RAG？
-* 标准方法  
+* 标准方法\x20\x20
 ![naive RAG](./image/LLM面经/naive-RAG.png)
   ![1710748836288](image/a/1710748836288.png)![x](image/a/2.png)
 ![Alt](assert/attention.png#pic_center=600x400) and ![](https://x.org/a%20b.jpg?raw=1)
@@ -841,6 +828,55 @@ def test_any_note_parses_into_sane_questions(parts: list[str], newline: str) -> 
         assert q.locator.startswith("any.md#") and q.path and q.path[-1]
         assert ID_RE.match(q.id)
     assert len({q.id for q in found}) == len(found)
-    assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found))
+    assert all(c.id == q.id for c, q in zip(plan_import(existing_from(found), found).unchanged, found, strict=True))
     added = plan_import({}, found).added
     assert len({c.id for c in added}) == len(found)
+
+
+BLOCK_FRAGMENTS = [
+    *FRAGMENTS, "   - nested item", "  lazy line", "      deep line", "1) item", "+ plus", "10. ten", "   ```",
+    "> > nested quote", "> - quoted item", ">     quoted code", "  # indented heading", "Setext", "----", "   ===",
+    "<div>", "</div>", "<script>", "</script>", "***", "_ _ _", "- - -", "    ", "\t- tab item", "  2. **bold?**",
+    "汉字开头的一行", "= not underline", "#hashtag", "-not a list", "1.not a list", "~not fence",
+]
+
+
+def _blocks(tokens: Sequence[Token]) -> list[tuple[object, ...]]:
+    return [(t.type, t.tag, t.map, t.level, t.nesting, t.markup, t.info, t.content) for t in tokens]
+
+
+def _stock_markdown() -> MarkdownIt:
+    """markdown-it's own CommonMark block rules (references aside: the notes parser reads them as text)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).disable(["inline", "reference"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BLOCK_FRAGMENTS) | st.text(max_size=8), max_size=40))
+def test_the_tuned_block_parser_gives_markdown_its_own_tokens(parts: list[str]) -> None:
+    """The notes parser's speed-ups (paragraphs taken at once, setext headings found in the same
+    scan) give exactly the tokens of markdown-it's own rules."""
+    from llmcards.notes import _markdown
+
+    text = "\n".join(parts)
+    assert _blocks(_markdown().parse(text)) == _blocks(_stock_markdown().parse(text))
+
+
+def test_the_tuned_block_parser_on_the_seed_notes(tmp_path: Path) -> None:
+    from llmcards.notes import _markdown
+
+    for path in sorted(copy_seed_notes(tmp_path).iterdir()):
+        text = path.read_text(encoding="utf-8")
+        assert _blocks(_markdown().parse(text)) == _blocks(_stock_markdown().parse(text)), path.name
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["**", "*", "__", "_", " ", "\t", "\u00a0", "\u3000", "\x1f", "a", "1、", "？", "(",
+                                 "`", "\\", "<b>", "&amp;", "[x](y)", "中文", "!"]), max_size=12))
+def test_bold_lines_read_without_the_inline_parser_read_the_same(parts: list[str]) -> None:
+    from llmcards.notes import _bold_line, _bold_line_parsed
+
+    line = "".join(parts)
+    line = f"**{line}**" if len(parts) % 2 else line  # half of them look bold at first sight
+    assert _bold_line(line) == (_bold_line_parsed(line) if "**" in line or "__" in line else None)

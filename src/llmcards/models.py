@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 BANK_ORIGIN = "bank"  # a card from the bundled bank (or $LLMCARDS_BANK)
 USER_ORIGIN = "user"  # a card from a person's own file, or made with ``llmcards add``
+NOTES_ORIGIN = "notes"  # a card from a person's Markdown notes (``llmcards import NOTES.md``)
 MATURE_DAYS = 21  # a review card is mature from an interval of 21 days (as in Anki)
 
 
@@ -128,6 +129,18 @@ class ExistingCard(NamedTuple):
     retired: bool
     origin: str
     import_path: str | None
+
+
+@dataclass(frozen=True)
+class ExistingNoteCard:
+    """What re-importing notes needs to know about a card that an earlier import of them made."""
+
+    question: str  # its text in the store now (maybe edited with `llmcards edit`)
+    answer: str | None
+    source_hash: str | None = None  # notes.note_hash of its text as last read from the notes (None: unknown)
+    retired: bool = False
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass

@@ -43,7 +43,6 @@ question's own label as written, joined by ``/``.
 from __future__ import annotations
 
 import codecs
-import difflib
 import errno
 import hashlib
 import os
@@ -51,13 +50,14 @@ import re
 import stat
 import unicodedata
 from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Final, Literal, Mapping, Sequence
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Final, Literal
 
 from llmcards.errors import UserError
+from llmcards.models import ExistingNoteCard as ExistingNoteCard  # re-exported: the store builds these
 from llmcards.models import Question
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ _A_RE = re.compile(r"^(?:A|答案?|Answer)\s*[:：]", re.I)
 _A_PREFIX_RE = re.compile(r"^(\s*)(?:\*\*|__)?(?:A|答案?|Answer)(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*", re.I)
 _LIST_SECTION_RE = re.compile(r"面试|题目|题库|问答|习题|考题|questions\b|interview|\bfaq\b|q\s*&\s*a", re.I)
 _MARKUP_RE = re.compile(r"[*_`\[\]!<>&\\~]")
+_SIMPLE_BOLD_RE = re.compile(r"^\*\*(\S(?:.*\S)?)\*\*[ \t]*$")
 _ATX_RE = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
 _ITEM_PREFIX_RE = re.compile(r"^(\s*(?:\d{1,9}[.)]|[-+*])(?:[ \t]+|$))")
 _IMG_MD_RE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*)?\s*\)")
@@ -160,8 +161,11 @@ def note_hash(question: str, answer: str | None) -> str:
 
 def _id_key(question: str) -> str:
     """The question as far as its id is concerned: width, case, spaces and end punctuation ignored."""
-    text = unicodedata.normalize("NFKC", question).casefold()
-    return "".join(text.split()).rstrip("?？。.!！:：")
+    return _key_of_normalised(unicodedata.normalize("NFKC", question))
+
+
+def _key_of_normalised(text: str) -> str:
+    return "".join(text.casefold().split()).rstrip("?？。.!！:：")
 
 
 def note_id(question: str, *, salt: str = "", size: int = 8) -> str:
@@ -178,9 +182,10 @@ def note_id(question: str, *, salt: str = "", size: int = 8) -> str:
     are hard to read anyway. A question with no ASCII words gets the stem ``note``.
     ``salt`` separates two questions with the same text (see :func:`assign_ids`).
     """
-    words = [w.lower() for w in _WORD_RE.findall(unicodedata.normalize("NFKC", question))][:6]
+    text = unicodedata.normalize("NFKC", question)
+    words = [w.lower() for w in _WORD_RE.findall(text)][:6]
     stem = "-".join(words)[:40].strip("-") or "note"
-    digest = hashlib.sha1((_id_key(question) + ("\n" + salt if salt else "")).encode("utf-8")).hexdigest()
+    digest = hashlib.sha1((_key_of_normalised(text) + ("\n" + salt if salt else "")).encode("utf-8")).hexdigest()
     return f"{stem}-{digest[:size]}"
 
 
@@ -285,6 +290,11 @@ def read_note_text(path: Path, name: str | None = None) -> str:
     The size is checked before reading, so a huge file costs nothing.
     """
     shown = name or str(path)
+    return decode_note(read_note_bytes(path, shown), shown)
+
+
+def read_note_bytes(path: Path, shown: str) -> bytes:
+    """A note's bytes, refused (one line naming it as ``shown``) when it is over :data:`MAX_NOTE_BYTES`."""
     st = _stat(path, shown)
     if stat.S_ISREG(st.st_mode) and st.st_size > MAX_NOTE_BYTES:
         limit = _mb(MAX_NOTE_BYTES)
@@ -298,7 +308,7 @@ def read_note_text(path: Path, name: str | None = None) -> str:
         raise UserError(f"{shown}: cannot read ({exc.strerror})") from None
     if len(data) > MAX_NOTE_BYTES:
         raise UserError(f"{shown}: over the {_mb(MAX_NOTE_BYTES)} limit for a notes file; split it")
-    return decode_note(data, shown)
+    return data
 
 
 def _mb(size: int) -> str:
@@ -419,14 +429,22 @@ def read_notes(path: Path | str) -> list[NoteQuestion]:
     a symlink loop, and when no question is found at all.
     """
     files = find_note_files(path)
+    texts = [(read_note_text(file, str(file) if len(files) > 1 else str(path)), name) for file, name in files]
+    return questions_of(texts, str(path))
+
+
+def questions_of(notes: Sequence[tuple[str, str]], shown: str) -> list[NoteQuestion]:
+    """The questions of notes read together (``(text, name)`` pairs), with ids unique across them.
+
+    ``shown`` names them in the error raised when none of them has a question.
+    """
     questions: list[NoteQuestion] = []
-    for file, name in files:
-        shown = str(file) if len(files) > 1 else str(path)
-        questions.extend(parse_notes(read_note_text(file, shown), name))
+    for text, name in notes:
+        questions.extend(parse_notes(text, name))
     if not questions:
-        where = str(path) if len(files) == 1 else f"{path}: none of its {len(files)} .md files"
+        where = shown if len(notes) == 1 else f"{shown}: none of its {len(notes)} .md files"
         raise UserError(f"{where}: no questions found; looked for {STRUCTURES}")
-    return assign_ids(questions)
+    return questions if len(notes) == 1 else assign_ids(questions)  # one note: parse_notes assigned them
 
 
 # --------------------------------------------------------------------------- parsing
@@ -434,24 +452,76 @@ def read_notes(path: Path | str) -> list[NoteQuestion]:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    """CommonMark block parsing, tuned for speed.
+    """CommonMark block parsing, tuned for speed; it gives the tokens markdown-it's own rules give.
 
     Only the block structure is needed; inline text is parsed on demand (questions, images).
     Tables and link reference definitions are read as paragraphs: their lines are copied
     verbatim anyway. markdown-it's ``lheading`` rule scans every paragraph a second time to
-    look for a setext underline; :func:`_paragraph_or_setext` does both in one scan.
+    look for a setext underline; :func:`_paragraph_or_setext` does both in one scan. And
+    :func:`_block_start` asks only the rules that a line's first character allows.
     """
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": True}).disable(["inline", "table", "reference", "lheading"])
     md.block.ruler.at("paragraph", _paragraph_or_setext)
+    md.block.ruler.before("code", "block_start", _block_start)
     return md
+
+
+BlockRule = Callable[["StateBlock", int, int, bool], bool]
+
+
+@lru_cache(maxsize=1)
+def _rules_by_first_char() -> dict[str, tuple[BlockRule, ...]]:
+    """The block rules a line starting with a given character can start (or end a paragraph with).
+
+    Each of markdown-it's rules returns False at once for a line that does not start with one of
+    its characters (fence: ` ~, blockquote: >, hr: * - _, list: * - + digits, html_block: <,
+    heading: #), so asking only these, in markdown-it's order, decides the same.
+    """
+    from markdown_it import rules_block as rb
+
+    table: dict[str, tuple[BlockRule, ...]] = {
+        "`": (rb.fence,), "~": (rb.fence,), ">": (rb.blockquote,), "*": (rb.hr, rb.list_block),
+        "-": (rb.hr, rb.list_block), "_": (rb.hr,), "+": (rb.list_block,), "<": (rb.html_block,), "#": (rb.heading,),
+    }
+    table.update({digit: (rb.list_block,) for digit in "0123456789"})
+    return table
+
+
+def _block_start(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """The first block rule: the block that starts at ``start``, found by the rules its first character allows.
+
+    An indented line is left to the ``code`` rule that follows.
+    """
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    pos = state.bMarks[start] + state.tShift[start]
+    if pos < state.eMarks[start]:
+        for rule in _rules_by_first_char().get(state.src[pos], ()):
+            if rule(state, start, end, silent):
+                return True
+    return _paragraph_or_setext(state, start, end, silent)
+
+
+@lru_cache(maxsize=1)
+def _trim_chars() -> str | None:
+    """The characters markdown-it trims from a paragraph (CommonMark's whitespace since markdown-it-py 4)."""
+    try:
+        from markdown_it.common.utils import MD_TRIM_CHARS  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None  # markdown-it-py 3 trims with str.strip()
+    return str(MD_TRIM_CHARS)
+
+
+def _md_trim(text: str) -> str:
+    return text.strip(_trim_chars())
 
 
 def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """markdown-it's ``paragraph`` and ``lheading`` rules in one: a paragraph, or a setext heading."""
     end = state.lineMax
-    rules = state.md.block.ruler.getRules("paragraph")
+    by_char = _rules_by_first_char()  # markdown-it's paragraph terminators: fence .. heading
     parent_type = state.parentType
     state.parentType = "paragraph"
     line = start + 1
@@ -472,10 +542,11 @@ def _paragraph_or_setext(state: StateBlock, start: int, end: int, silent: bool) 
         if state.sCount[line] < 0:
             line += 1
             continue  # a blockquote quirk: that rule has checked this line already
-        if any(rule(state, line, end, True) for rule in rules):
+        pos = state.bMarks[line] + state.tShift[line]
+        if pos < state.eMarks[line] and any(rule(state, line, end, True) for rule in by_char.get(state.src[pos], ())):
             break
         line += 1
-    content = state.getLines(start, line, state.blkIndent, False).strip()
+    content = _md_trim(state.getLines(start, line, state.blkIndent, False))
     kind, tag = ("heading", f"h{level}") if level else ("paragraph", "p")
     state.line = line + 1 if level else line
     token = state.push(f"{kind}_open", tag, 1)
@@ -546,6 +617,14 @@ def _bold_line(content: str) -> str | None:
     """The text of a line that is all bold (``**…**``), else None."""
     if "**" not in content and "__" not in content:
         return None
+    simple = _SIMPLE_BOLD_RE.match(content)
+    if simple is not None and not _MARKUP_RE.search(simple.group(1)):
+        return _squash(simple.group(1))  # what the inline parser gives: no markup inside, nothing after
+    return _bold_line_parsed(content)
+
+
+def _bold_line_parsed(content: str) -> str | None:
+    """:func:`_bold_line` by markdown-it's inline parser."""
     tokens = [t for t in _inline(content) if not (t.type == "text" and not t.content.strip())]
     while tokens and tokens[-1].type in ("softbreak", "hardbreak"):
         tokens.pop()
@@ -613,13 +692,14 @@ def _normalise(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
 
 
-def _without_front_matter(lines: list[str]) -> str:
-    """The text to parse: a leading YAML front matter block (``---`` … ``---``) blanked, lines kept."""
+def _without_front_matter(text: str, lines: list[str]) -> str:
+    """The text to parse (``lines`` are its lines): a leading YAML front matter block
+    (``---`` … ``---``) blanked, lines kept."""
     if lines and lines[0].rstrip() == "---":
         for end in range(1, min(len(lines), 200)):
             if lines[end].rstrip() in ("---", "..."):
                 return "\n" * (end + 1) + "\n".join(lines[end + 1:])
-    return "\n".join(lines)
+    return text
 
 
 def parse_notes(text: str, name: str) -> list[NoteQuestion]:
@@ -627,8 +707,21 @@ def parse_notes(text: str, name: str) -> list[NoteQuestion]:
 
     Pure: no I/O, no errors for odd input (a note with no question gives ``[]``).
     """
-    lines = _normalise(text).split("\n")
-    tokens = _markdown().parse(_without_front_matter(lines))
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # markdown-it allocates ~30 objects a line; the collector would walk them all again and again
+    try:
+        return _parse_notes(text, name)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_notes(text: str, name: str) -> list[NoteQuestion]:
+    text = _normalise(text)
+    lines = text.split("\n")
+    tokens = _markdown().parse(_without_front_matter(text, lines))
     blocks, headings, image_lines = _scan(tokens)
     _classify(headings)
     anchors = _anchors(blocks, tokens, lines)
@@ -658,16 +751,20 @@ def parse_notes(text: str, name: str) -> list[NoteQuestion]:
     return assign_ids(found)
 
 
+def _has_img_tag(content: str) -> bool:
+    return "<" in content and "<img" in content.lower()
+
+
 def _scan(tokens: Sequence[Token]) -> tuple[list[_Block], list[_Heading], set[int]]:
     """Top-level blocks, top-level headings (split question headings joined) and lines with images."""
     blocks: list[_Block] = []
     headings: list[_Heading] = []
     image_lines: set[int] = set()
     for index, tok in enumerate(tokens):
-        if tok.type == "inline" and tok.map is not None and ("![" in tok.content or "<img" in tok.content.lower()):
-            if "<img" in tok.content.lower() or any(t.type == "image" for t in _inline(tok.content)):
+        if tok.type == "inline" and tok.map is not None and ("![" in tok.content or _has_img_tag(tok.content)):
+            if _has_img_tag(tok.content) or any(t.type == "image" for t in _inline(tok.content)):
                 image_lines.update(range(tok.map[0], tok.map[1]))
-        elif tok.type == "html_block" and tok.map is not None and "<img" in tok.content.lower():
+        elif tok.type == "html_block" and tok.map is not None and _has_img_tag(tok.content):
             image_lines.update(range(tok.map[0], tok.map[1]))
         if tok.level != 0 or tok.map is None or tok.nesting == -1:
             continue
@@ -938,6 +1035,8 @@ def _qa(para: Sequence[str], start: int) -> tuple[str, int] | None:
 
 def _figure(src: str, alt: str) -> str:
     path = src.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+    from urllib.parse import unquote
+
     name = unquote(path.rsplit("/", 1)[-1]).strip() or alt.strip() or "image"
     return f"[figure: {name}]"
 
@@ -964,7 +1063,7 @@ def _answer(
                 out[h.start] = f"{hashes} {h.label}"
             else:
                 for k in range(h.start, min(h.end, stop)):
-                    out[k] = _ATX_RE.sub(lambda m: m.group(1) + hashes, out[k] or "", count=1)
+                    out[k] = _ATX_RE.sub(r"\g<1>" + hashes, out[k] or "", count=1)
     for k in image_lines.intersection(out):
         text = out[k]
         if text is not None:
@@ -984,17 +1083,6 @@ def _answer(
 
 
 # --------------------------------------------------------------------------- re-import planning
-
-
-@dataclass(frozen=True)
-class ExistingNoteCard:
-    """What the planner needs to know about a card that an earlier import of these notes made."""
-
-    question: str  # its text in the store now (maybe edited with `llmcards edit`)
-    answer: str | None
-    source_hash: str | None = None  # note_hash of its text as last read from the notes (None: unknown)
-    retired: bool = False
-    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1164,6 +1252,8 @@ def _pair_by_answer(
         return
     # 5. similar answers. Candidates share many character trigrams (Dice >= 0.5, the best 3 per
     # question; trigrams in more than 20 answers are too common to tell anything); difflib decides.
+    import difflib
+
     grams = {cid: _trigrams(key) for cid, key in old.items()}
     index: dict[str, list[str]] = {}
     for cid, card_grams in grams.items():

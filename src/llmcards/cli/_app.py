@@ -110,14 +110,19 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
-    """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+def store_path(ctx: typer.Context) -> Path:
+    """The store this command uses (``--db``, ``$LLMCARDS_DB`` or the default); it may not exist yet."""
     from llmcards.config import resolve_db_path
-    from llmcards.store import Store
-    from llmcards.sync import sync_bundled_if_changed
 
     state: _State = ctx.find_root().obj or _State(None)
-    store = Store.open(resolve_db_path(state.db))
+    return resolve_db_path(state.db)
+
+
+def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
+    """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+    from llmcards.store import Store
+
+    store = Store.open(store_path(ctx))
     ctx.call_on_close(store.close)
     ctx.call_on_close(_finish_backups)  # runs before store.close (last in, first out)
     if store.migration_backup is not None:
@@ -126,15 +131,7 @@ def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
         rotate(store.path, store.settings(), now=now_utc(), keep=(store.migration_backup,))
     _arm_daily_backup(store)
     if sync_bank:
-        first = store.cards.count() == 0
-        report = sync_bundled_if_changed(store, now=now_utc())
-        if report is not None and (first or report.changed):
-            from llmcards.render import sync_report_text
-
-            message = sync_report_text(report, first_run=first)
-            if first:
-                message.append(f"\nYour store is {store.path}", style="dim")
-            make_console(stderr=True).print(message)
+        sync_bundled_bank(store)
     return store
 
 
@@ -166,6 +163,21 @@ def _finish_backups() -> None:
 
     for problem in wait_for_backups(on_slow=slow):
         make_console(stderr=True).print(f"warning: {problem}", style="yellow", markup=False, highlight=False)
+
+
+def sync_bundled_bank(store: Store) -> None:
+    """Sync the bundled bank on first use or when it changed, and say so on stderr."""
+    from llmcards.sync import sync_bundled_if_changed
+
+    first = store.cards.count() == 0
+    report = sync_bundled_if_changed(store, now=now_utc())
+    if report is not None and (first or report.changed):
+        from llmcards.render import sync_report_text
+
+        message = sync_report_text(report, first_run=first)
+        if first:
+            message.append(f"\nYour store is {store.path}", style="dim")
+        make_console(stderr=True).print(message)
 
 
 def _version(value: bool) -> None:

@@ -18,6 +18,8 @@ from llmcards.cli._app import (
     now_utc,
     open_store,
     print_json,
+    store_path,
+    sync_bundled_bank,
 )
 from llmcards.errors import UserError
 
@@ -26,20 +28,55 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- import
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only show what the import would change; write nothing.")]
+ImportTagsOption = Annotated[list[str] | None, typer.Option(
+    "-t", "--tag", metavar="TAG", help="Add this tag to every card of the notes (repeatable; notes only).")]
+
+
+def importer_for(path: Path | None) -> str:
+    """Which importer reads ``path``: 'notes' for a .md file or a folder, 'bank' for anything else (YAML)."""
+    from llmcards.notes import NOTE_SUFFIXES
+
+    if path is not None and (path.suffix.lower() in NOTE_SUFFIXES or path.is_dir()):
+        return "notes"
+    return "bank"
+
+
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="A bank YAML file. Default: the bundled bank.",
-                                                   show_default=False)] = None,
+    file: Annotated[Path | None, typer.Argument(
+        metavar="[PATH]", help="A bank YAML file, or Markdown notes: a .md file or a folder of them. "
+        "Default: the bundled bank.", show_default=False)] = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    tag: ImportTagsOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Sync a bank file into the store by id (the bundled bank when no FILE is given).
+    """Import cards: sync a bank YAML file by id, or turn Markdown notes into cards.
 
-    New ids are added, edited text is updated without losing progress, and cards that
-    left the file are retired (their history is kept).
+    A bank file (the bundled bank when no PATH is given) is synced at once: new ids are
+    added, edited text is updated without losing progress, and cards that left the file
+    are retired (their history is kept).
 
-    Example: llmcards import my-cards.yaml
+    Notes (a .md file, or a folder of them) are read for questions: headings ending in ?,
+    numbered headings, bold numbered items, Q:/A: pairs, blockquoted questions. A table
+    of what would be added, updated, renamed and retired comes first, then a question
+    (--yes skips it, --dry-run only shows). Re-importing edited notes keeps every card's
+    progress and any `llmcards edit` of a card the notes did not change.
+
+    Example: llmcards import ~/notes/llm-interview.md --tag interview
     """
+    if importer_for(file) == "notes":
+        assert file is not None
+        _import_notes(ctx, file, yes=yes, dry_run=dry_run, tags=tag or [], json_out=json_out)
+        return
+    if dry_run or tag:
+        raise UserError("--dry-run and --tag work with Markdown notes (a .md file or a folder), not a bank file")
+    _import_bank(ctx, file, json_out=json_out)
+
+
+def _import_bank(ctx: typer.Context, file: Path | None, *, json_out: bool) -> None:
     from llmcards.sync import import_file
 
     store = open_store(ctx, sync_bank=file is not None)
@@ -52,6 +89,46 @@ def import_cmd(
     from llmcards.render import sync_report_text
 
     make_console().print(sync_report_text(report))
+
+
+def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, tags: list[str],
+                  json_out: bool) -> None:
+    from llmcards.notes_import import apply_notes_import, plan_notes_import, read_note_files
+    from llmcards.render_notes import done_line, notes_import_json, plan_preview
+
+    if not (yes or dry_run) and (json_out or not sys.stdin.isatty()):
+        why = "with --json" if json_out else "without a terminal"
+        raise UserError(f"cannot ask before importing {why}; pass --yes to import, or --dry-run to see the changes")
+    notes = read_note_files(path)
+    # Nothing is written before the person says yes: the store is created, and the bundled
+    # bank synced, only then.
+    store = open_store(ctx, sync_bank=False) if store_path(ctx).exists() else None
+    planned = plan_notes_import(store, notes, tags=tags)
+    console = make_console()
+    if not json_out:
+        console.print(plan_preview(planned))
+    if dry_run:
+        if json_out:
+            print_json(notes_import_json(planned))
+        else:
+            console.print("Dry run: nothing written.", style="dim")
+        return
+    if planned.changed:
+        if not yes and not typer.confirm("Import these changes?", default=False):
+            make_console(stderr=True).print("Nothing imported.")
+            raise typer.Exit(1)
+        if store is None:
+            store = open_store(ctx)  # first use: creates the store and imports the bundled bank
+            planned = plan_notes_import(store, notes, tags=tags, questions=planned.questions)
+        else:
+            sync_bundled_bank(store)
+        # backup_before(store, "import")
+    if store is not None and planned.skipped is None:
+        planned = apply_notes_import(store, planned, now=now_utc())  # with no change, it only stamps the notes
+    if json_out:
+        print_json(notes_import_json(planned))
+    elif planned.written:
+        console.print(done_line(planned))
 
 
 # --------------------------------------------------------------------------- add

@@ -1,15 +1,24 @@
-"""Applying a bank sync: the store side of :mod:`llmcards.sync`, which decides what changes."""
+"""Applying a sync: the store side of :mod:`llmcards.sync` (bank files) and of
+:mod:`llmcards.notes_import` (Markdown notes), which decide what changes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from llmcards.models import ExistingCard, Question, SyncReport
+from llmcards.errors import UserError
+from llmcards.models import NOTES_ORIGIN, ExistingCard, ExistingNoteCard, Question, SyncReport
 from llmcards.store.cards import json_list, update_text
 from llmcards.store.connection import Connection, to_db
 
 _EXISTING = "SELECT id, content_hash, source_hash, retired, origin, import_path FROM cards"
+_INSERT = (
+    "INSERT INTO cards(id, position, question, answer, tags, sources, origin, import_path, "
+    "content_hash, source_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)"
+)
+_CHUNK = 500
 
 
 def _stamp_key(origin: str, import_path: str | None) -> str:
@@ -64,12 +73,7 @@ class BankSync:
                 position += 1
                 new_rows.append((q.id, position, q.question, q.answer, json_list(q.tags), json_list(q.sources),
                                  origin, import_path, hashes[card_id], hashes[card_id], ts, ts))
-            c.executemany(
-                "INSERT INTO cards(id, position, question, answer, tags, sources, origin, import_path, "
-                "content_hash, source_hash, created_at, updated_at, suspended, retired, state, reps, lapses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)",
-                new_rows,
-            )
+            c.executemany(_INSERT, new_rows)
             c.executemany(
                 "INSERT INTO card_tags(tag, card_id) VALUES (?, ?)",
                 [(tag, card_id) for card_id in report.added for tag in by_id[card_id].tags],
@@ -100,3 +104,107 @@ class BankSync:
         return [r[0] for r in self.db.conn.execute(
             "SELECT id FROM cards WHERE origin = ? AND import_path IS ? AND retired = 0 ORDER BY position",
             (origin, import_path))]
+
+    # ----------------------------------------------------------------- Markdown notes
+    def scope_state(self, origin: str, import_path: str | None) -> str:
+        """A fingerprint of the cards of one origin: it changes when one is added, edited, retired or deleted."""
+        return self._scope_state(origin, import_path)
+
+    def _notes_stamp(self, import_path: str, file_sha: str) -> str:
+        """What a notes import stamps: the notes' hash, how many cards the path has (a count over
+        the origin index, so checking it reads no card), and how many of them are live."""
+        total, live = self.db.conn.execute(
+            "SELECT count(*), coalesce(sum(retired = 0), 0) FROM cards WHERE origin = ? AND import_path IS ?",
+            (NOTES_ORIGIN, import_path),
+        ).fetchone()
+        return f"{file_sha}|{total}|{live}"
+
+    def notes_synced(self, import_path: str, file_sha: str) -> int | None:
+        """How many live cards the notes at ``import_path`` have, if they were last imported from notes
+        with this hash and none of their cards was deleted since; None when they must be read again.
+
+        Edits and suspensions made in the store since do not matter: re-importing unchanged notes
+        keeps them. Only imports add or retire these cards, so the stamped live count stays true.
+        """
+        stamp = self.db.get_meta(_stamp_key(NOTES_ORIGIN, import_path))
+        if stamp is None or not stamp.startswith(f"{file_sha}|"):
+            return None
+        total = self.db.conn.execute(
+            "SELECT count(*) FROM cards WHERE origin = ? AND import_path IS ?", (NOTES_ORIGIN, import_path)
+        ).fetchone()[0]
+        _, stamped_total, live = stamp.split("|")
+        return int(live) if int(stamped_total) == total else None
+
+    def note_cards(self, import_path: str) -> dict[str, ExistingNoteCard]:
+        """The cards that earlier imports of the notes at ``import_path`` made, retired ones included, by id."""
+        rows = self.db.conn.execute(
+            "SELECT id, question, answer, source_hash, retired, sources, tags FROM cards "
+            "WHERE origin = ? AND import_path IS ? ORDER BY position",
+            (NOTES_ORIGIN, import_path),
+        )
+        return {
+            r[0]: ExistingNoteCard(r[1], r[2], r[3], bool(r[4]), tuple(json.loads(r[5])), tuple(json.loads(r[6])))
+            for r in rows
+        }
+
+    def present_ids(self, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that some card in the store has."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start:start + _CHUNK]
+            found.update(r[0] for r in self.db.conn.execute(
+                f"SELECT id FROM cards WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def apply_notes(
+        self,
+        import_path: str,
+        *,
+        added: Sequence[tuple[Question, str]],
+        updated: Sequence[tuple[Question, str]],
+        refreshed: Sequence[Question],
+        retired: Sequence[str],
+        now: datetime,
+        expected_state: str,
+        file_sha: str,
+    ) -> None:
+        """Write an import of notes decided by :func:`llmcards.notes_import.plan_notes_import`, in one transaction.
+
+        ``added`` and ``updated`` are (card, hash of its text as the notes give it): that hash
+        becomes the card's ``source_hash``. Added cards are inserted as new after every other
+        card, in note order; updated ones get the notes' text and keep their schedule and
+        history (a reworded question keeps its id); ``refreshed`` ones keep their text and get
+        new tags or sources; retired ones are flagged, their history kept. Refused, with
+        nothing written, when the cards of these notes changed since they were planned
+        (``expected_state``, from :meth:`scope_state`) or a new id was taken meanwhile.
+        The import is stamped with ``file_sha`` so that an unchanged re-import is skipped
+        (:meth:`notes_synced`).
+        """
+        key = _stamp_key(NOTES_ORIGIN, import_path)
+        if not (added or updated or refreshed or retired):
+            if self.db.get_meta(key) == self._notes_stamp(import_path, file_sha):
+                return  # nothing to write, not even the stamp
+        ts = to_db(now)
+        with self.db.write() as c:
+            if self._scope_state(NOTES_ORIGIN, import_path) != expected_state:
+                raise UserError("the cards of these notes changed in the store since the preview; import again")
+            clash = self.present_ids([q.id for q, _ in added])
+            if clash:
+                raise UserError(f"id {sorted(clash)[0]!r} was taken since the preview; import again")
+            position = c.execute("SELECT coalesce(max(position), 0) FROM cards").fetchone()[0]
+            rows = []
+            for q, source_hash in added:
+                position += 1
+                rows.append((q.id, position, q.question, q.answer, json_list(q.tags), json_list(q.sources),
+                             NOTES_ORIGIN, import_path, q.content_hash(), source_hash, ts, ts))
+            c.executemany(_INSERT, rows)
+            c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)",
+                          [(tag, q.id) for q, _ in added for tag in q.tags])
+            for q, source_hash in updated:
+                update_text(c, q, ts, from_file=True, source_hash=source_hash)
+            for q in refreshed:
+                update_text(c, q, ts, from_file=False)
+            c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?", [(ts, i) for i in retired])
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                      (key, self._notes_stamp(import_path, file_sha)))

@@ -52,17 +52,21 @@ def json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
+def update_text(
+    c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool, source_hash: str | None = None
+) -> None:
     """New text for an existing card; its schedule and history are untouched.
 
     ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
-    the card's ``source_hash``; an edit in the store leaves that alone.
+    the card's ``source_hash`` (``source_hash`` when given: notes hash their text their own
+    way); an edit in the store leaves that alone.
     """
     digest = q.content_hash()
     c.execute(
         "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
         "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
-        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, digest, ts, q.id),
+        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, source_hash or digest,
+         ts, q.id),
     )
     c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
     c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
