@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -26,7 +27,8 @@ steps = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(list(Grade)), st.f
 
 
 def _new_store(tmp: Path) -> Store:
-    store = Store.open(tmp / f"replay-{random.random()}.db")
+    # uuid4, not random: Hypothesis seeds `random` per example, so names would repeat across examples.
+    store = Store.open(tmp / f"replay-{uuid.uuid4().hex}.db")
     sync_questions(store, CARDS, origin="bank", import_path=None, now=NOW, source="test")
     return store
 

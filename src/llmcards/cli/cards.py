@@ -29,17 +29,30 @@ if TYPE_CHECKING:
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="A bank YAML file. Default: the bundled bank.",
+    file: Annotated[Path | None, typer.Argument(help="A bank YAML file, or an Anki package (.apkg, .colpkg) whose "
+                                                   "reviews to merge. Default: the bundled bank.",
                                                    show_default=False)] = None,
+    reviews: Annotated[Path | None, typer.Option("--reviews", metavar="FILE",
+                                                 help="Merge a review log (CSV: card_id, review_time, review_rating, "
+                                                 "review_state, review_duration), then replay those cards.")] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Sync a bank file into the store by id (the bundled bank when no FILE is given).
+    """Sync a bank file into the store by id (the bundled bank when no FILE is given), or
+    merge reviews: from a review log (--reviews) or an Anki package (FILE.apkg / .colpkg).
 
-    New ids are added, edited text is updated without losing progress, and cards that
-    left the file are retired (their history is kept).
+    A bank sync adds new ids, updates edited text without losing progress, and retires cards
+    that left the file (their history is kept). Reviews are merged by card and time, so
+    importing a file twice changes nothing; the cards that got reviews are rescheduled by
+    replaying their history.
 
     Example: llmcards import my-cards.yaml
     """
+    anki = file is not None and file.suffix.lower() in (".apkg", ".colpkg")
+    if file is not None and reviews is not None:
+        raise UserError("give a FILE or --reviews, not both; run one import for each")
+    if anki or reviews is not None:
+        _import_reviews(ctx, file if anki else reviews, anki=anki, json_out=json_out)  # type: ignore[arg-type]
+        return
     from llmcards.sync import import_file
 
     store = open_store(ctx, sync_bank=file is not None)
@@ -51,7 +64,25 @@ def import_cmd(
         return
     from llmcards.render import sync_report_text
 
-    make_console().print(sync_report_text(report))
+    make_console().print(sync_report_text(report), soft_wrap=True)
+
+
+def _import_reviews(ctx: typer.Context, path: Path, *, anki: bool, json_out: bool) -> None:
+    from llmcards.cli.transfer import progress_bar
+    from llmcards.export import import_anki, import_reviews
+
+    store = open_store(ctx)
+    with progress_bar() as progress:
+        run = import_anki if anki else import_reviews
+        report = run(store, path, now=now_utc(), progress=progress)
+    if json_out:
+        from llmcards.render import review_import_json
+
+        print_json(review_import_json(report))
+        return
+    from llmcards.render import review_import_text
+
+    make_console().print(review_import_text(report), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- add

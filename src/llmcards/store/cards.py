@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,17 +55,29 @@ def json_list(values: Sequence[str]) -> str:
 def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
     """New text for an existing card; its schedule and history are untouched.
 
-    ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
-    the card's ``source_hash``; an edit in the store leaves that alone.
+    ``from_file``: the text comes from the card's bank file (a sync), so the card as the
+    file gives it (:meth:`Question.source_hash`) becomes its ``source_hash``; an edit in the
+    store leaves that alone.
     """
-    digest = q.content_hash()
     c.execute(
         "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
         "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
-        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, digest, ts, q.id),
+        (q.question, q.answer, json_list(q.tags), json_list(q.sources), q.content_hash(), from_file,
+         q.source_hash(), ts, q.id),
     )
     c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
     c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
+
+
+def export_where(tags: Sequence[str], include_unanswered: bool, prefix: str = "") -> tuple[str, list[Any]]:
+    """The cards an export takes: not retired, with an answer (unless ``include_unanswered``),
+    and every tag of ``tags``."""
+    where = [f"{prefix}retired = 0"]
+    if not include_unanswered:
+        where.append(f"{prefix}answer IS NOT NULL")
+    for _ in tags:
+        where.append(f"{prefix}id IN (SELECT card_id FROM card_tags WHERE tag = ?)")
+    return " AND ".join(where), list(tags)
 
 
 @dataclass(frozen=True)
@@ -210,10 +223,28 @@ class Cards:
         where, params = self._filter_sql(flt, now)
         return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
 
-    def all_tags(self) -> list[str]:
+    def count_for_export(self, tags: Sequence[str], include_unanswered: bool) -> int:
+        where, params = export_where(tags, include_unanswered)
+        return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
+
+    def for_export(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[Card]:
+        """The cards an export takes (see :func:`export_where`), in bank order, streamed."""
+        where, params = export_where(tags, include_unanswered)
+        cur = self.db.conn.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE {where} ORDER BY position", params)
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            yield from map(card_from_row, rows)
+
+    def ids(self) -> builtins.list[str]:
+        """Every card id, retired cards included."""
+        return [r[0] for r in self.db.conn.execute("SELECT id FROM cards")]
+
+    def all_tags(self) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
 
-    def history(self, card_id: str) -> list[ReviewRecord]:
+    def history(self, card_id: str) -> builtins.list[ReviewRecord]:
         """The card's review log, oldest first."""
         rows = self.db.conn.execute(
             "SELECT id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from llmcards.models import CardState, Grade, ReviewRecord, State
+from llmcards.store.cards import export_where
 from llmcards.store.connection import Connection, from_db, from_db_required, to_db
 from llmcards.store.queue import SET_SCHEDULE, schedule_params
 
@@ -35,6 +37,23 @@ class LogUpdate(NamedTuple):
     log_id: int
     before: CardState
     after: CardState
+
+
+# The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
+_MS_SQL = "(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr({col}, 21, 3) AS INTEGER))"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :meth:`History.merge` did with a batch of imported reviews."""
+
+    read: int  # rows given
+    added: int  # new reviews written
+    already: int  # already in the store: same card, same millisecond
+    repeated: int  # the same (card, millisecond) more than once in the batch; counted once
+    unknown: int  # reviews of cards not in the store (not written)
+    unknown_cards: tuple[str, ...]  # their ids, sorted
+    card_ids: tuple[str, ...]  # cards that got at least one new review, sorted
 
 
 class History:
@@ -82,9 +101,96 @@ class History:
                 written += 1
         return written
 
+    # ------------------------------------------------------------- export and import
+    def count(self) -> int:
+        """Every review in the log (cram included): a quick count, for progress bars."""
+        return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
+
+    def revlog_lines(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[list[str]]:
+        """The non-cram reviews of the cards an export selects (see :func:`export_where`), oldest
+        first, as CSV lines ``card_id,review_time,review_rating,review_state,review_duration\\n``
+        (time in ms since the epoch, the state before the review, an unknown duration as 0), in
+        batches.
+
+        SQLite writes the lines: a Python tuple per review costs more than the whole query. The
+        selected ids are one list SQLite builds once (the unary ``+`` keeps it walking the log in
+        time order rather than looking up each card's reviews and sorting them all).
+        """
+        where, params = export_where(tags, include_unanswered)
+        ms = _MS_SQL.format(col="reviewed_at")
+        card = ("CASE WHEN card_id GLOB '*[\",'||char(10)||char(13)||']*' "
+                "THEN '\"' || replace(card_id, '\"', '\"\"') || '\"' ELSE card_id END")
+        cur = self.db.conn.execute(
+            f"SELECT {card} || ',' || {ms} || ',' || rating || ',' || prev_state || ',' || "
+            "coalesce(duration_ms, 0) || char(10) "
+            f"FROM review_logs WHERE cram = 0 AND +card_id IN (SELECT id FROM cards WHERE {where}) "
+            "ORDER BY reviewed_at, id", params)
+        while True:
+            rows = cur.fetchmany(20_000)
+            if not rows:
+                return
+            yield [r[0] for r in rows]
+
+    def merge(self, rows: Iterable[tuple[str, str, int, int | None, int, str, int]]) -> MergeResult:
+        """Add imported reviews that the store does not have yet, in the caller's transaction.
+
+        ``rows``: (card_id, reviewed_at as stored text with a whole millisecond, rating,
+        duration_ms, prev_state, study_day, cram). It may be a generator: rows are streamed
+        into a temporary table, so a file of millions of reviews never sits in memory.
+        A review is the same as one in the store (or earlier in ``rows``) when it has the
+        same card and the same millisecond, so importing a file twice adds nothing. Reviews
+        of unknown cards are counted, not written. The new rows' scheduling columns are
+        placeholders until the caller replays the cards (:func:`llmcards.replay.replay_cards`).
+        """
+        with self.db.write() as c:
+            c.execute("DROP TABLE IF EXISTS temp.imported")
+            c.execute("CREATE TEMP TABLE imported(card_id TEXT NOT NULL, reviewed_at TEXT NOT NULL, "
+                      "rating INTEGER NOT NULL, duration_ms INTEGER, prev_state INTEGER NOT NULL, "
+                      "study_day TEXT NOT NULL, cram INTEGER NOT NULL, PRIMARY KEY (card_id, reviewed_at)) "
+                      "WITHOUT ROWID")
+            counter = _Counter(rows)
+            c.executemany("INSERT OR IGNORE INTO temp.imported VALUES (?, ?, ?, ?, ?, ?, ?)", counter)
+            kept = int(c.execute("SELECT count(*) FROM temp.imported").fetchone()[0])
+            unknown_rows = c.execute(
+                "SELECT card_id, count(*) FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards) "
+                "GROUP BY card_id ORDER BY card_id").fetchall()
+            if unknown_rows:
+                c.execute("DELETE FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards)")
+            # Stored times carry microseconds: the same millisecond is a range of the card's index.
+            c.execute("DELETE FROM temp.imported WHERE EXISTS (SELECT 1 FROM review_logs r "
+                      "WHERE r.card_id = imported.card_id AND r.reviewed_at >= imported.reviewed_at "
+                      "AND r.reviewed_at <= substr(imported.reviewed_at, 1, 23) || '999')")
+            added = int(c.execute("SELECT count(*) FROM temp.imported").fetchone()[0])
+            c.execute(
+                "INSERT INTO review_logs(card_id, rating, reviewed_at, study_day, duration_ms, prev_state, state, "
+                "cram) SELECT card_id, rating, reviewed_at, study_day, duration_ms, prev_state, prev_state, cram "
+                "FROM temp.imported ORDER BY reviewed_at, card_id")
+            card_ids = tuple(r[0] for r in c.execute("SELECT DISTINCT card_id FROM temp.imported ORDER BY card_id"))
+            c.execute("DROP TABLE temp.imported")
+        unknown = sum(int(r[1]) for r in unknown_rows)
+        return MergeResult(read=counter.count, added=added, already=kept - unknown - added,
+                           repeated=counter.count - kept, unknown=unknown,
+                           unknown_cards=tuple(r[0] for r in unknown_rows), card_ids=card_ids)
+
 
 def _interval_days(before: CardState) -> float | None:
     """The interval the card had when it was reviewed (due - last review), in days."""
     if before.due is None or before.last_review is None:
         return None
     return (before.due - before.last_review).total_seconds() / 86400
+
+
+class _Counter:
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, int, int | None, int, str, int]]) -> None:
+        self._rows = iter(rows)
+        self.count = 0
+
+    def __iter__(self) -> _Counter:
+        return self
+
+    def __next__(self) -> tuple[str, str, int, int | None, int, str, int]:
+        row = next(self._rows)
+        self.count += 1
+        return row
