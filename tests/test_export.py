@@ -446,3 +446,56 @@ def test_progress_is_reported_while_exporting_and_importing(store: Store, tmp_pa
         sync_questions(fresh, load_bank(SMALL_BANK), origin="bank", import_path=None, now=NOW, source="bank")
         import_reviews(fresh, out, now=NOW + timedelta(days=30), progress=lambda *a: calls.append(a))
     assert ("reviews", 6, 6) in calls and calls[-1] == ("replay", 3, 3)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_imported_reviews_get_the_study_day_the_scheduler_gives(monkeypatch: pytest.MonkeyPatch, zone: str) -> None:
+    """The import's per-day cache agrees with scheduler.study_day, across DST and half-hour zones."""
+    import random
+    import time
+
+    from llmcards.export import _study_days
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    rng = random.Random(zone)
+    for day_starts_at in (0, 4, 23):
+        day_of = _study_days(day_starts_at)
+        for _ in range(3000):
+            ms = rng.randrange(1_600_000_000_000, 1_800_000_000_000)
+            at = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+            assert day_of(ms) == study_day(at, day_starts_at).isoformat(), (zone, day_starts_at, at)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_and_not_in_a_pipe(cli: RunCli, db_path: Path, tmp_path: Path) -> None:
+    import pexpect
+
+    ok(cli("list"))
+    t = int(NOW.timestamp() * 1000)
+    rows = "".join(f"lora-principle,{t + i * 3_600_000},3,0,1000\n" for i in range(300))
+    path = write(tmp_path / "r.csv", f"card_id,review_time,review_rating,review_state,review_duration\n{rows}")
+    env = {**os.environ, "TERM": "xterm", "NO_COLOR": "1", "LLMCARDS_NOW": (NOW + timedelta(days=30)).isoformat()}
+    # The bar waits half a second before it appears; this run has it appear at once.
+    code = ("import llmcards.cli.transfer as t; t.PROGRESS_AFTER_S = 0; "
+            "from llmcards.cli import app; app(prog_name='llmcards')")
+    child = pexpect.spawn(sys.executable, ["-c", code, "--db", str(db_path), "import", "--reviews", str(path)],
+                          env=env, encoding="utf-8", timeout=60, dimensions=(24, 100))
+    child.expect(pexpect.EOF)
+    shown = child.before
+    assert "reviews" in shown and "300/300" in shown  # the bar: label and count
+    assert "300 reviews read: 300 added" in shown
+
+    piped = ok(cli("import", "--reviews", str(path)))
+    assert "300/300" not in piped.output and "300 reviews read: 0 added" in piped.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["import", "--help"]])
+def test_help_imports_none_of_the_export_libraries(args: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmcards", *args],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "llmcards.cli.transfer" in modules
+    for heavy in ("genanki", "markdown_it", "zstandard", "csv", "sqlite3", "yaml", "fsrs", "llmcards.export"):
+        assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"

@@ -81,8 +81,8 @@ def test_replay_rebuilds_a_schedule_that_was_lost(tmp_path: Path) -> None:
 
 def test_fuzz_is_seeded_by_card_and_review_count() -> None:
     scheduler = Scheduler(Settings(learning_steps=()), fuzz=True)
-    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW, last_review=NOW - timedelta(days=40),
-                       reps=3)
+    review = CardState(state=State.REVIEW, stability=40.0, difficulty=5.0, due=NOW,
+                       last_review=NOW - timedelta(days=40), reps=3)
     dues = {scheduler.review(review, Grade.GOOD, NOW, card_id=f"card-{i}").due for i in range(30)}
     assert len(dues) > 3  # fuzz spreads different cards
     first = scheduler.review(review, Grade.GOOD, NOW, card_id="card-1")

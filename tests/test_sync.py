@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,14 +11,14 @@ import pytest
 from llmcards.bank import load_bank
 from llmcards.config import Settings
 from llmcards.errors import UserError
-from llmcards.models import Grade, State
+from llmcards.models import Grade, Question, State, SyncReport
 from llmcards.scheduler import Scheduler
 from llmcards.store import Store
 from llmcards.sync import import_file, sync_questions
 from tests.helpers import NOW, SMALL_BANK, snapshot, write
 
 
-def _sync(store: Store, questions: list, when=NOW):  # type: ignore[no-untyped-def]
+def _sync(store: Store, questions: list[Question], when: datetime = NOW) -> SyncReport:
     return sync_questions(store, questions, origin="bank", import_path=None, now=when, source="bank")
 
 
@@ -81,7 +81,8 @@ def test_user_file_cannot_take_over_a_bank_id(store: Store, tmp_path: Path) -> N
 
 
 def test_user_file_sync_retires_only_its_own_cards(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    path = write(tmp_path / "mine.yaml",
+                 "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
     assert import_file(store, path, now=NOW).added == ["a1", "a2"]
     write(path, "version: 1\ncards:\n  - id: a1\n    question: q1\n")
     report = import_file(store, path, now=NOW)
@@ -118,7 +119,8 @@ def test_bad_import_leaves_store_byte_for_byte_unchanged(cli, db_path: Path, tmp
 
 
 def test_bad_card_in_the_middle_imports_nothing(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path / "half.yaml", "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
+    path = write(tmp_path / "half.yaml",
+                 "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
     with pytest.raises(UserError):
         import_file(store, path, now=NOW)
     assert store.cards.get("ok1") is None
@@ -143,7 +145,8 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import llmcards.bank
 
-    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    path = write(tmp_path / "mine.yaml",
+                 "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
     assert import_file(store, path, now=NOW).added == ["a1", "a2"]
 
     def no_parse(*args: object, **kwargs: object) -> None:

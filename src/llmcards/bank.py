@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def bundled_bank_path() -> Path:
     override = os.environ.get(BANK_ENV)
     if override:
         return Path(override).expanduser()
-    packaged = resources.files("llmcards").joinpath("data", "questions.yaml")
+    packaged = resources.files("llmcards").joinpath("data").joinpath("questions.yaml")
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "data" / "questions.yaml"
@@ -93,7 +93,8 @@ def parse_bank_file(data: bytes, name: str) -> BankFile:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+        raise UserError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                        "save the file as UTF-8") from None
 
     loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -123,12 +124,14 @@ def parse_bank_file(data: bytes, name: str) -> BankFile:
             gc.enable()
 
     if not isinstance(doc, dict):
-        raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}")
+        raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', "
+                        f"found {_describe(doc)}")
     version = doc.get("version")
     if version is None:
         raise UserError(f"{name}:{doc[_LINE]}: missing 'version: {BANK_VERSION}' at the top of the file")
     if version != BANK_VERSION or isinstance(version, bool):
-        raise UserError(f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}")
+        raise UserError(f"{name}:{doc[_LINE]}: unknown bank version {version!r}; "
+                        f"this llmcards reads version {BANK_VERSION}")
     cards = doc.get("cards")
     if cards is None:
         cards = []
@@ -141,7 +144,8 @@ def parse_bank_file(data: bytes, name: str) -> BankFile:
         question = _card(raw, index, name)
         line = question.line or 0
         if question.id in first_line:
-            raise UserError(f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})")
+            raise UserError(f"{name}:{line}: duplicate id {question.id!r} "
+                            f"(first used at line {first_line[question.id]})")
         first_line[question.id] = line
         questions.append(question)
     return BankFile(questions, exported=EXPORT_KEY in doc)

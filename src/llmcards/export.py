@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -238,34 +238,41 @@ def write_revlog(batches: Iterator[list[str]], handle: IO[str], *, total: int,
 
 
 # ----------------------------------------------------------------------------- importing reviews
-_EPOCH = datetime(1970, 1, 1)
+def _study_days(day_starts_at: int) -> Callable[[int], str]:
+    """The study day (ISO date) of a time in ms, by :func:`llmcards.scheduler.study_day`, with
+    the study days that meet each UTC day computed once (millions of reviews, a few thousand days)."""
+    from llmcards.scheduler import next_day_start, study_day
+
+    day_ms = 86_400_000
+    cache: dict[int, list[tuple[int, str]]] = {}
+
+    def spans(utc_day: int) -> list[tuple[int, str]]:
+        """(end in ms, study day) of each study day that meets this UTC day, in order."""
+        out: list[tuple[int, str]] = []
+        at = datetime.fromtimestamp(utc_day * 86_400, tz=timezone.utc)
+        stop = (utc_day + 1) * day_ms
+        while True:
+            end = next_day_start(at, day_starts_at)
+            end_ms = int(end.timestamp() * 1000)
+            out.append((end_ms, study_day(at, day_starts_at).isoformat()))
+            if end_ms >= stop:
+                return out
+            at = end
+
+    def day_of(ms: int) -> str:
+        utc_day = ms // day_ms
+        found = cache.get(utc_day)
+        if found is None:
+            found = cache[utc_day] = spans(utc_day)
+        for end, day in found:
+            if ms < end:
+                return day
+        return found[-1][1]
+
+    return day_of
 
 
-class _StudyDays:
-    """The study day of a time, cached per quarter hour (every UTC offset is a whole number of
-    quarter hours, so a quarter hour never straddles a day boundary)."""
-
-    def __init__(self, day_starts_at: int) -> None:
-        self.day_starts_at = day_starts_at
-        self.cache: dict[int, str] = {}
-
-    def __call__(self, ms: int) -> str:
-        key = ms // 900_000
-        day = self.cache.get(key)
-        if day is None:
-            from llmcards.scheduler import study_day
-
-            at = datetime.fromtimestamp(key * 900, tz=timezone.utc)
-            day = self.cache[key] = study_day(at, self.day_starts_at).isoformat()
-        return day
-
-
-def _stored_time(ms: int) -> str:
-    """ms since the epoch as the store writes times (naive UTC text, microseconds)."""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(sep=" ", timespec="microseconds")
-
-
-ReviewRow = tuple[str, str, int, "int | None", int, str, int]
+ReviewRow = tuple[str, int, int, "int | None", int, str, int]  # what History.merge takes
 
 
 def _merge_and_replay(store: Store, rows: Iterator[ReviewRow], report: ReviewImportReport,
@@ -274,7 +281,7 @@ def _merge_and_replay(store: Store, rows: Iterator[ReviewRow], report: ReviewImp
     from llmcards.replay import replay_cards
 
     # backup_before(store, "import")
-    with store.write():
+    with store.history.bulk(), store.write():
         merged = store.history.merge(rows)
         total = len(merged.card_ids)
         progress("replay", 0, total)
@@ -345,12 +352,18 @@ def _utf8_lines(handle: IO[bytes], name: str) -> Iterator[str]:
 
 def _revlog_rows(reader: Iterator[list[str]], columns: list[str], report: ReviewImportReport, day_starts_at: int,
                  now: datetime, progress: Progress, total: int, name: str) -> Iterator[ReviewRow]:
-    """The rows of a review log as :meth:`History.merge` takes them; bad rows are counted in ``report``."""
+    """The rows of a review log as :meth:`History.merge` takes them; bad rows are counted in ``report``.
+
+    The common row (five plain fields) takes the short path: this runs millions of times.
+    """
     i_card, i_time, i_rating = (columns.index(c) for c in REVLOG_REQUIRED)
     i_duration = columns.index("review_duration") if "review_duration" in columns else None
     width = len(columns)
     now_ms = int(now.timestamp() * 1000)
-    days = _StudyDays(day_starts_at)
+    days = _study_days(day_starts_at)
+    ratings = {"1": 1, "2": 2, "3": 3, "4": 4}
+    review = int(State.REVIEW)
+    read = 0
     line = 1
 
     def bad(why: str) -> None:
@@ -361,23 +374,40 @@ def _revlog_rows(reader: Iterator[list[str]], columns: list[str], report: Review
     progress("reviews", 0, total)
     try:
         for row in reader:
-            line = reader.line_num  # type: ignore[attr-defined]
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            report.read += 1
-            if report.read % 20_000 == 0:
-                progress("reviews", report.read, total)
+            read += 1
+            if read % 50_000 == 0:
+                progress("reviews", read, total)
             if len(row) != width:
+                line = reader.line_num  # type: ignore[attr-defined]
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    read -= 1
+                    continue
                 bad(f"{len(row)} fields, expected {width}")
                 continue
-            card_id = row[i_card].strip()
+            card_id, time_text, rating_text = row[i_card], row[i_time], row[i_rating]
+            rating = ratings.get(rating_text)
+            duration: int | None = None
+            try:
+                ms = int(time_text)
+                if i_duration is not None and row[i_duration]:
+                    duration = int(row[i_duration])
+            except ValueError:
+                pass
+            else:
+                if rating is not None and card_id and 0 < ms <= now_ms and (duration is None or duration >= 0) \
+                        and card_id.strip() == card_id:
+                    yield card_id, ms, rating, duration, review, days(ms), 0
+                    continue
+            # The slow path: what is wrong with this row, or a row in a looser spelling.
+            line = reader.line_num  # type: ignore[attr-defined]
+            card_id = card_id.strip()
             if not card_id:
                 bad("no card_id")
                 continue
             try:
-                ms = int(row[i_time])
+                ms = int(time_text)
             except ValueError:
-                bad(f"review_time {row[i_time][:30]!r} is not a whole number of ms since 1970")
+                bad(f"review_time {time_text[:30]!r} is not a whole number of ms since 1970")
                 continue
             if ms <= 0:
                 bad(f"review_time {ms} is not after 1970")
@@ -385,11 +415,11 @@ def _revlog_rows(reader: Iterator[list[str]], columns: list[str], report: Review
             if ms > now_ms:
                 bad(f"review_time {ms} is in the future")
                 continue
-            rating = row[i_rating].strip()
-            if rating not in ("1", "2", "3", "4"):
-                bad(f"review_rating {rating[:10]!r} is not 1-4")
+            rating = ratings.get(rating_text.strip())
+            if rating is None:
+                bad(f"review_rating {rating_text.strip()[:10]!r} is not 1-4")
                 continue
-            duration: int | None = None
+            duration = None
             if i_duration is not None and row[i_duration].strip():
                 try:
                     duration = round(float(row[i_duration]))
@@ -399,10 +429,12 @@ def _revlog_rows(reader: Iterator[list[str]], columns: list[str], report: Review
                 if duration < 0:
                     bad(f"review_duration {duration} is negative")
                     continue
-            yield card_id, _stored_time(ms), int(rating), duration, int(State.REVIEW), days(ms), 0
+            yield card_id, ms, rating, duration, review, days(ms), 0
     except csv.Error as exc:
-        raise UserError(f"{name}:{line + 1}: not a CSV review log ({exc}); nothing imported") from None
-    progress("reviews", report.read, total)
+        raise UserError(f"{name}:{reader.line_num}: not a CSV review log ({exc}); nothing imported") from None  # type: ignore[attr-defined]
+    finally:
+        report.read = read
+    progress("reviews", read, total)
 
 
 # ----------------------------------------------------------------------------- reviews from Anki
@@ -422,7 +454,7 @@ def import_anki(store: Store, path: Path, *, now: datetime, progress: Progress =
 
     by_guid = {guid(card_id): card_id for card_id in store.cards.ids()}
     report = ReviewImportReport(source=str(path), kind="anki")
-    days = _StudyDays(store.settings().day_starts_at)
+    days = _study_days(store.settings().day_starts_at)
     now_ms = int(now.timestamp() * 1000)
     with open_revlog(path) as log:
         def rows() -> Iterator[ReviewRow]:
@@ -442,7 +474,7 @@ def import_anki(store: Store, path: Path, *, now: datetime, progress: Progress =
                 cram = review.kind == ANKI_FILTERED
                 report.cram += cram
                 card_id = by_guid.get(review.guid or "", f"anki-note:{review.guid or '?'}")
-                yield (card_id, _stored_time(review.time_ms), review.ease, max(0, review.duration_ms),
+                yield (card_id, review.time_ms, review.ease, max(0, review.duration_ms),
                        int(ANKI_STATE[review.kind]), days(review.time_ms), int(cram))
             progress("reviews", report.read, log.count)
 

@@ -90,11 +90,13 @@ def _import_reviews(ctx: typer.Context, path: Path, *, anki: bool, json_out: boo
 def add(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
-    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
+    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT",
+                                               help="The answer (Markdown, $LaTeX$ allowed).")] = None,
     answer_file: Annotated[Path | None, typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
                                                         metavar="FILE", allow_dash=True)] = None,
     tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
-    card_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
+    card_id: Annotated[str | None, typer.Option("--id", metavar="ID",
+                                                help="Choose the id instead of generating one.")] = None,
 ) -> None:
     """Add a card of your own.
 
@@ -167,13 +169,17 @@ def _ask_card() -> Question | None:
 def list_cmd(
     ctx: typer.Context,
     tag: TagsOption = None,
-    search: Annotated[str | None, typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
+    search: Annotated[str | None, typer.Option("-s", "--search", metavar="TEXT",
+                                               help="Text in the question, answer or id (any language).")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
     new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
     suspended: Annotated[bool, typer.Option("--suspended", help="Only suspended cards.")] = False,
     unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
-    retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
-    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
+    retired: Annotated[bool, typer.Option("--retired",
+                                          help="Show retired cards (gone from their bank file) instead.")] = False,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", min=0,
+                                              help="At most N cards (0 = all). Default: 50 in the table, all with "
+                                              "--json.")] = None,
     json_out: JsonOption = False,
 ) -> None:
     """List cards, filtered.
@@ -193,7 +199,8 @@ def list_cmd(
 
         print_json([card_json(c) for c in found])
         return
-    total = store.cards.count_matching(flt, now=now) if flt.limit is not None and len(found) >= flt.limit else len(found)
+    limited = flt.limit is not None and len(found) >= flt.limit
+    total = store.cards.count_matching(flt, now=now) if limited else len(found)
     from llmcards.render import cards_table
 
     make_console().print(cards_table(found, now, total=total))
@@ -234,7 +241,8 @@ def edit(
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
     question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
     answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG",
+                                                  help="Replace the tags (repeatable).")] = None,
 ) -> None:
     """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from llmcards.models import CardState, Grade, ReviewRecord, State
 from llmcards.store.cards import export_where
@@ -15,17 +16,17 @@ _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability
                 "prev_state, cram")
 
 
-def _record(r: Sequence[object]) -> ReviewRecord:
+def _record(r: Sequence[Any]) -> ReviewRecord:
     return ReviewRecord(
-        id=int(r[0]),  # type: ignore[call-overload]
+        id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
         reviewed_at=from_db_required(str(r[3])),
-        duration_ms=r[4],  # type: ignore[arg-type]
+        duration_ms=r[4],
         state=State(r[5]),
-        stability=r[6],  # type: ignore[arg-type]
-        difficulty=r[7],  # type: ignore[arg-type]
-        due=from_db(r[8]),  # type: ignore[arg-type]
+        stability=r[6],
+        difficulty=r[7],
+        due=from_db(r[8]),
         prev_state=State(r[9]),
         cram=bool(r[10]),
     )
@@ -41,6 +42,10 @@ class LogUpdate(NamedTuple):
 
 # The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
 _MS_SQL = "(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr({col}, 21, 3) AS INTEGER))"
+# ms since the epoch as a stored time (naive UTC text with microseconds, as to_db writes it).
+_STORED_SQL = "(strftime('%Y-%m-%d %H:%M:%S', {ms} / 1000, 'unixepoch') || printf('.%03d000', {ms} % 1000))"
+
+ImportRow = tuple[str, int, int, "int | None", int, str, int]
 
 
 @dataclass(frozen=True)
@@ -131,45 +136,67 @@ class History:
                 return
             yield [r[0] for r in rows]
 
-    def merge(self, rows: Iterable[tuple[str, str, int, int | None, int, str, int]]) -> MergeResult:
+    @contextmanager
+    def bulk(self, cache_mb: int = 200) -> Iterator[None]:
+        """A larger page cache while millions of log rows are written and rewritten (an import and
+        its replay): with SQLite's default 2 MB, every scattered update reads and writes pages
+        through the OS, which costs more than the updates themselves."""
+        c = self.db.conn
+        saved = c.execute("PRAGMA cache_size").fetchone()[0]
+        c.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
+        try:
+            yield
+        finally:
+            c.execute(f"PRAGMA cache_size = {int(saved)}")
+
+    def merge(self, rows: Iterable[ImportRow]) -> MergeResult:
         """Add imported reviews that the store does not have yet, in the caller's transaction.
 
-        ``rows``: (card_id, reviewed_at as stored text with a whole millisecond, rating,
-        duration_ms, prev_state, study_day, cram). It may be a generator: rows are streamed
-        into a temporary table, so a file of millions of reviews never sits in memory.
-        A review is the same as one in the store (or earlier in ``rows``) when it has the
-        same card and the same millisecond, so importing a file twice adds nothing. Reviews
-        of unknown cards are counted, not written. The new rows' scheduling columns are
-        placeholders until the caller replays the cards (:func:`llmcards.replay.replay_cards`).
+        ``rows``: (card_id, time in ms since the epoch, rating, duration_ms, prev_state,
+        study_day, cram). It may be a generator: rows are streamed into a temporary table, so a
+        file of millions of reviews never sits in memory. A review is the same as one in the
+        store (or earlier in ``rows``) when it has the same card and the same millisecond, so
+        importing a file twice adds nothing. Reviews of unknown cards are counted, not written.
+
+        New rows are written card by card (so a replay finds each card's rows together), and
+        the scheduling columns of non-cram ones are placeholders (new, before and after) until
+        the caller replays the cards (:func:`llmcards.replay.replay_cards`).
         """
+        stored = _STORED_SQL.format(ms="ms")
         with self.db.write() as c:
-            c.execute("DROP TABLE IF EXISTS temp.imported")
-            c.execute("CREATE TEMP TABLE imported(card_id TEXT NOT NULL, reviewed_at TEXT NOT NULL, "
-                      "rating INTEGER NOT NULL, duration_ms INTEGER, prev_state INTEGER NOT NULL, "
-                      "study_day TEXT NOT NULL, cram INTEGER NOT NULL, PRIMARY KEY (card_id, reviewed_at)) "
-                      "WITHOUT ROWID")
+            for table in ("imported", "distinct_rows"):
+                c.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            columns = "card_id TEXT, ms INTEGER, rating INTEGER, duration_ms INTEGER, prev_state INTEGER, " \
+                      "study_day TEXT, cram INTEGER"
+            c.execute(f"CREATE TEMP TABLE imported({columns})")  # no index: appending is what is cheap
             counter = _Counter(rows)
-            c.executemany("INSERT OR IGNORE INTO temp.imported VALUES (?, ?, ?, ?, ?, ?, ?)", counter)
-            kept = int(c.execute("SELECT count(*) FROM temp.imported").fetchone()[0])
+            c.executemany("INSERT INTO temp.imported VALUES (?, ?, ?, ?, ?, ?, ?)", counter)
             unknown_rows = c.execute(
                 "SELECT card_id, count(*) FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards) "
                 "GROUP BY card_id ORDER BY card_id").fetchall()
-            if unknown_rows:
-                c.execute("DELETE FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards)")
+            # One row per (card, ms) of a known card, the first one in the file (SQLite takes the bare
+            # columns from the row that has the min()), in card order.
+            c.execute(f"CREATE TEMP TABLE distinct_rows({columns}, first INTEGER)")
+            c.execute("INSERT INTO temp.distinct_rows SELECT card_id, ms, rating, duration_ms, prev_state, study_day, "
+                      "cram, min(rowid) FROM temp.imported WHERE card_id IN (SELECT id FROM cards) "
+                      "GROUP BY card_id, ms ORDER BY card_id, ms")
+            c.execute("DROP TABLE temp.imported")
+            distinct = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
             # Stored times carry microseconds: the same millisecond is a range of the card's index.
-            c.execute("DELETE FROM temp.imported WHERE EXISTS (SELECT 1 FROM review_logs r "
-                      "WHERE r.card_id = imported.card_id AND r.reviewed_at >= imported.reviewed_at "
-                      "AND r.reviewed_at <= substr(imported.reviewed_at, 1, 23) || '999')")
-            added = int(c.execute("SELECT count(*) FROM temp.imported").fetchone()[0])
+            c.execute(f"DELETE FROM temp.distinct_rows WHERE EXISTS (SELECT 1 FROM review_logs r "
+                      f"WHERE r.card_id = distinct_rows.card_id AND r.reviewed_at >= {stored} "
+                      f"AND r.reviewed_at <= substr({stored}, 1, 23) || '999')")
+            added = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
             c.execute(
                 "INSERT INTO review_logs(card_id, rating, reviewed_at, study_day, duration_ms, prev_state, state, "
-                "cram) SELECT card_id, rating, reviewed_at, study_day, duration_ms, prev_state, prev_state, cram "
-                "FROM temp.imported ORDER BY reviewed_at, card_id")
-            card_ids = tuple(r[0] for r in c.execute("SELECT DISTINCT card_id FROM temp.imported ORDER BY card_id"))
-            c.execute("DROP TABLE temp.imported")
+                f"cram) SELECT card_id, rating, {stored}, study_day, duration_ms, "
+                "CASE WHEN cram THEN prev_state ELSE 0 END, CASE WHEN cram THEN prev_state ELSE 0 END, cram "
+                "FROM temp.distinct_rows ORDER BY rowid")
+            card_ids = tuple(r[0] for r in c.execute("SELECT DISTINCT card_id FROM temp.distinct_rows"))
+            c.execute("DROP TABLE temp.distinct_rows")
         unknown = sum(int(r[1]) for r in unknown_rows)
-        return MergeResult(read=counter.count, added=added, already=kept - unknown - added,
-                           repeated=counter.count - kept, unknown=unknown,
+        return MergeResult(read=counter.count, added=added, already=distinct - added,
+                           repeated=counter.count - unknown - distinct, unknown=unknown,
                            unknown_cards=tuple(r[0] for r in unknown_rows), card_ids=card_ids)
 
 
@@ -183,14 +210,14 @@ def _interval_days(before: CardState) -> float | None:
 class _Counter:
     """An iterator that counts what passes through it."""
 
-    def __init__(self, rows: Iterable[tuple[str, str, int, int | None, int, str, int]]) -> None:
+    def __init__(self, rows: Iterable[ImportRow]) -> None:
         self._rows = iter(rows)
         self.count = 0
 
     def __iter__(self) -> _Counter:
         return self
 
-    def __next__(self) -> tuple[str, str, int, int | None, int, str, int]:
+    def __next__(self) -> ImportRow:
         row = next(self._rows)
         self.count += 1
         return row
