@@ -20,6 +20,8 @@ from anki.collection import (
 )
 from anki.scheduler.v3 import CardAnswer
 from anki.scheduler.v3 import Scheduler as V3Scheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmcards.anki import DECK_ID, MODEL_ID, to_html
 from llmcards.errors import UserError
@@ -266,3 +268,17 @@ def test_an_anki_package_with_our_cards_and_no_reviews_imports_nothing(cli: RunC
     ok(cli("export", "-f", "apkg", "-o", str(path)))
     out = ok(cli("import", str(path))).stdout
     assert "0 Anki review log entries read: 0 added" in out
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+       | st.text(st.sampled_from(list("ab 中文\"'$%()?:;,.=-+1\t\u3000\u2028\u00a0\ufeff")), max_size=20))
+def test_plain_text_skips_markdown_and_renders_the_same(text: str) -> None:
+    """The shortcut for text Markdown would only wrap in a paragraph gives markdown-it's own output."""
+    from llmcards.anki import _MARKUP_RE, _markdown, _paragraph
+    from llmcards.text import neutralize
+
+    text = neutralize(text)  # as to_html does first
+    if not text.strip() or _MARKUP_RE.search(text):
+        return
+    assert _paragraph(text) == _markdown().render(text).strip()

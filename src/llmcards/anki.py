@@ -67,10 +67,26 @@ def guid(card_id: str) -> str:
 
 @lru_cache(maxsize=1)
 def _markdown() -> Any:
+    import logging
+
     from markdown_it import MarkdownIt
 
+    # markdown-it logs every block rule it tries at DEBUG level: a tenth of its time, for nothing here.
+    logging.getLogger("markdown_it").disabled = True
     # Raw HTML in card text is shown as text, never run; a line break in the notes stays one.
     return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
+
+
+# Text that Markdown would only wrap in a paragraph: one line, none of the characters that start
+# emphasis, code, links, images, HTML, entities, escapes, tables or strikethrough, and no start
+# that makes a heading, list, quote, rule or code block. Most questions are like that.
+_MARKUP_RE = re.compile(r"[\\`*_\[\]#<>!|~&\n\r]|^[\s\-+=\d]")
+
+
+def _paragraph(text: str) -> str:
+    """What markdown-it renders for text that :data:`_MARKUP_RE` passes (its own escaping)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return f"<p>{escaped.rstrip()}</p>"
 
 
 def to_html(text: str | None) -> str:
@@ -91,7 +107,10 @@ def to_html(text: str | None) -> str:
 
     source = replace_formulas(neutralize(text), slot)
     source = _IMAGE_RE.sub(lambda m: f"[figure: {os.path.basename(m.group(1))}]", source)
-    rendered: str = _markdown().render(source).strip()
+    if _MARKUP_RE.search(source):
+        rendered: str = _markdown().render(source).strip()
+    else:
+        rendered = _paragraph(source)
     return _SLOT_RE.sub(lambda m: html.escape(formulas[int(m.group(1))], quote=False), rendered)
 
 
