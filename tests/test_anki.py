@@ -89,6 +89,7 @@ def test_our_package_imports_into_anki_and_a_second_export_updates_the_notes(
         cli: RunCli, tmp_path: Path, collection: Collection) -> None:
     ok(cli("edit", "lora-principle", "-a", "Low rank: $W = W_0 + BA$, with $r \\ll d$.", "-t", "peft",
            "-t", "low rank"))
+    ok(cli("suspend", "mask-literal"))
     first = tmp_path / "first.apkg"
     t0 = datetime.now(timezone.utc).replace(microsecond=0)
     ok(cli("export", "-f", "apkg", "-o", str(first), "--deck", "LLM interviews", env={"LLMCARDS_NOW": iso(t0)}))
@@ -107,6 +108,8 @@ def test_our_package_imports_into_anki_and_a_second_export_updates_the_notes(
     assert sorted(lora.tags) == ["low_rank", "peft"]
     mask = notes[genanki.guid_for("mask-literal")]
     assert mask["Answer"] == "<p>The [mask] token; 15% of tokens; C:\\path stays.</p>"
+    queues = {n.guid: [c.queue for c in n.cards()] for n in notes.values()}
+    assert queues[mask.guid] == [-1] and queues[lora.guid] == [0]  # suspended in Anki too
     deck = collection.decks.by_name("LLM interviews")
     assert deck is not None
     assert {collection.get_card(c).did for c in collection.find_cards("")} == {deck["id"]}

@@ -154,8 +154,11 @@ def write_apkg(cards: Iterable[Card], out: Path, *, deck_name: str, timestamp: f
     deck = genanki.Deck(DECK_ID, deck_name)
     count = 0
     for count, card in enumerate(cards, start=1):
-        deck.add_note(genanki.Note(model=model, fields=note_fields(card), tags=anki_tags(card.tags),
-                                   guid=guid(card.id), due=count))
+        note = genanki.Note(model=model, fields=note_fields(card), tags=anki_tags(card.tags), guid=guid(card.id),
+                            due=count)
+        for anki_card in note.cards:
+            anki_card.suspend = card.suspended
+        deck.add_note(note)
         if progress is not None and count % 200 == 0:
             progress(count)
     if progress is not None:
