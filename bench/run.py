@@ -283,6 +283,72 @@ print(json.dumps(out))
         self.log(f"    fsync'd commit: median {statistics.median(meds):.2f} ms, p99 {statistics.median(p99s):.2f} ms")
         return {"median_ms": statistics.median(meds), "p99_ms": statistics.median(p99s)}
 
+    # ---- export and import (issue 10)
+    def transfer(self, name: str, store: Path, key: str) -> dict[str, Any]:
+        """yaml and apkg exports of ~10k cards, the revlog export of every review, and the import of
+        that revlog (with the replay) into a copy of the store whose review log was emptied."""
+        import sqlite3
+
+        conn = sqlite3.connect(store)
+        answered = conn.execute("SELECT count(*) FROM cards WHERE retired = 0 AND answer IS NOT NULL").fetchone()[0]
+        tags = conn.execute("SELECT t.tag, count(*) FROM card_tags t JOIN cards c ON c.id = t.card_id "
+                            "WHERE c.retired = 0 AND c.answer IS NOT NULL GROUP BY t.tag").fetchall()
+        conn.close()
+        # About 10k cards: all of them at M, at L the tag whose cards number closest to 10k.
+        tag, cards = (None, answered) if answered <= 12_000 else min(tags, key=lambda t: abs(t[1] - 10_000))
+        select = ["--tag", tag] if tag else []
+        ro = WORK / f"ro-{name}.db"
+        out: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                               "tag": tag, "cards": cards}
+        for fmt in ("yaml", "apkg"):
+            target = WORK / f"export-{name}.{fmt}"
+            out[fmt] = self.summary(self.repeat(f"{name} export --format {fmt} ({cards:,} cards)", lambda: self.command(
+                ro, "export", "-f", fmt, "-o", str(target), *select)))  # noqa: B023 (called at once)
+        revlog = WORK / f"revlog-{name}.csv"
+        out["revlog"] = self.summary(self.repeat(f"{name} export --format revlog", lambda: self.command(
+            ro, "export", "-f", "revlog", "-o", str(revlog))))
+        out["reviews"] = sum(1 for _ in revlog.open()) - 1
+        template = CACHE / f"noreviews-{name}-{key}.db"
+        if not template.exists():
+            for old in CACHE.glob(f"noreviews-{name}-*"):
+                old.unlink()
+            tmp = copy_store(store, CACHE / f"noreviews-building-{name}.db")
+            conn = sqlite3.connect(tmp)
+            conn.execute("DELETE FROM review_logs")
+            conn.commit()
+            conn.close()
+            tmp.replace(template)
+        scratch = WORK / f"import-reviews-{name}.db"
+
+        def import_once() -> Sample:
+            db = copy_store(template, scratch)
+            return self.command(db, "import", "--reviews", str(revlog))
+
+        # Each run takes minutes at L, so: no warm-up (the copy warms the page cache) and 3 runs.
+        runs = [import_once() for _ in range(min(self.runs, 3))]
+        median = statistics.median(s.seconds for s in runs)
+        self.log(f"    {name} import --reviews ({out['reviews']:,} reviews, replay included): median {median:.1f} s, "
+                 f"max RSS {max(s.rss_kb for s in runs) / MB:.0f} MB")
+        out["import_reviews"] = self.summary(runs)
+        out["import_reviews"]["schedules_differing"] = self.compare_schedules(store, scratch)
+        scratch.unlink(missing_ok=True)
+        return out
+
+    def compare_schedules(self, original: Path, rebuilt: Path) -> int:
+        """Cards whose schedule after the import differs from the simulated one (due by more than a
+        second: the revlog keeps milliseconds, the simulation had microseconds)."""
+        import sqlite3
+
+        conn = sqlite3.connect(rebuilt)
+        conn.execute("ATTACH DATABASE ? AS original", (str(original),))
+        differing = conn.execute(
+            "SELECT count(*) FROM cards a JOIN original.cards b ON a.id = b.id WHERE a.state != b.state "
+            "OR a.reps != b.reps OR a.lapses != b.lapses OR abs(julianday(a.due) - julianday(b.due)) * 86400 > 1 "
+            "OR abs(a.stability - b.stability) > 1e-6").fetchone()[0]
+        conn.close()
+        self.log(f"    schedules rebuilt by the import that differ from the simulated ones: {differing}")
+        return int(differing)
+
     # ---- the peer
     def ensure_anki(self) -> str | None:
         if self.args.no_anki:
@@ -370,6 +436,8 @@ print(json.dumps(out))
         r["import"], r["reimport"] = self.imports(name, store)
         r["backup"], r["floor_copy"] = self.backups(name, ro)
         r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
+        if w.cards is not None:
+            r["transfer"] = self.transfer(name, store, manifest["key"])
         r["floor_sqlite_due"] = self.sqlite_floor(ro)
         r["floor_commit"] = self.commit_floor(key_tpl, WORK / f"commit-{name}.db", self.args.grades)
         if self.anki_py and w.cards is not None:
@@ -479,12 +547,32 @@ print(json.dumps(out))
                                   "import": yaml_import, "reimport": yaml_reimport}
         path.write_text(json.dumps(results, indent=1))
         (BENCH / "results.md").write_text(report(results))
+
+    def only_transfer(self, names: list[str]) -> None:
+        """``--only-transfer``: measure the export and import figures and add them to the last results."""
+        previous = BENCH / "results.json"
+        self.results = json.loads(previous.read_text())
+        for name in names:
+            w = wl.WORKLOADS[name]
+            if w.cards is None:
+                continue
+            store, manifest = wl.ensure(w, CACHE, rebuild=self.args.rebuild)
+            self.log(f"  workload {name}: export and import only")
+            copy_store(store, WORK / f"ro-{name}.db")
+            self.results["workloads"].setdefault(name, {"manifest": manifest})["transfer"] = \
+                self.transfer(name, store, manifest["key"])
+        previous.write_text(json.dumps(self.results, indent=1))
+        (BENCH / "results.md").write_text(report(self.results))
         self.log(f"wrote {BENCH / 'results.md'} and results.json")
 
     def main(self) -> None:
         CACHE.mkdir(exist_ok=True)
         WORK.mkdir(exist_ok=True)
         names = [n.strip().upper() for n in self.args.workloads.split(",") if n.strip()]
+        if self.args.only_transfer:
+            WORK.mkdir(exist_ok=True)
+            self.only_transfer(names)
+            return
         self.has_stats = subprocess.run([self.llmcards, "stats", "--help"], capture_output=True,
                                         env=self.env).returncode == 0
         self.anki_py = self.ensure_anki()
@@ -599,6 +687,19 @@ def report(res: dict[str, Any]) -> str:
             i = r["notes_session"]["reimport"]
             add("re-import, unchanged file, in the notes session", name, i["median_s"], None, "—", None, None,
                 py_pass, "python -c pass")
+        t = r.get("transfer")
+        if t:
+            limits = {"yaml": 1, "apkg": 5}
+            for fmt in ("yaml", "apkg"):
+                add(f"`export --format {fmt}`, {t['cards']:,} cards", name, t[fmt]["median_s"], t[fmt]["rss_mb"],
+                    f"≤ {limits[fmt]} s", t[fmt]["median_s"] <= limits[fmt] if at_l else None, None, py_pass,
+                    "python -c pass")
+            add(f"`export --format revlog`, {t['reviews']:,} reviews", name, t["revlog"]["median_s"],
+                t["revlog"]["rss_mb"], "≤ 10 s", t["revlog"]["median_s"] <= 10 if at_l else None, None, py_pass,
+                "python -c pass")
+            i = t["import_reviews"]
+            add(f"`import --reviews`, {t['reviews']:,} reviews + replay", name, i["median_s"], i["rss_mb"],
+                "≤ 60 s", i["median_s"] <= 60 if at_l else None, None, py_pass, "python -c pass")
     if "L" in res["workloads"] and "stats" not in res["workloads"]["L"]:
         verdicts.append(("`llmcards stats` (L): no such command yet", False))
 
@@ -615,6 +716,11 @@ def report(res: dict[str, Any]) -> str:
            "| measure | workload | median | peak RSS | target | status | ×Anki | ×floor |",
            "|---|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    dates = sorted({r["transfer"]["date"] for r in res["workloads"].values() if "transfer" in r} - {info["date"]})
+    if dates:
+        out += ["", f"The export and import rows were measured on {', '.join(dates)} (`--only-transfer`); each "
+                "`import --reviews` figure is the median of 3 runs, each into a fresh copy of the store whose review "
+                "log was emptied; the yaml and apkg exports take the cards of one tag (about 10k) at L."]
     out += ["", "## Targets", ""]
     for label, ok in verdicts:
         out.append(f"- {'met' if ok else '**missed**'}: {label}")
@@ -672,6 +778,8 @@ def main() -> None:
     parser.add_argument("--notes-only", action="store_true",
                         help="measure only the notes import figures (and the bank-file import again, to compare) "
                              "and merge them into results.json")
+    parser.add_argument("--only-transfer", action="store_true",
+                        help="measure only export and import (issue 10) and add them to results.json")
     args = parser.parse_args()
     if args.report_only:
         (BENCH / "results.md").write_text(report(json.loads((BENCH / "results.json").read_text())))

@@ -152,7 +152,7 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
     def no_parse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the unchanged file was parsed again")
 
-    monkeypatch.setattr(llmcards.bank, "parse_bank", no_parse)
+    monkeypatch.setattr(llmcards.bank, "parse_bank_file", no_parse)
     again = import_file(store, path, now=NOW)
     assert again.unchanged == ["a1", "a2"] and not again.changed
     monkeypatch.undo()

@@ -49,6 +49,7 @@ class Question:
     tags: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     line: int | None = None  # where the card starts in its file, for messages
+    suspended: bool = False  # the file marks it `suspended: true` (an import suspends it; never unsuspends)
 
     def content_hash(self) -> str:
         """A stable hash of the card's text, to detect edits cheaply."""
@@ -60,6 +61,19 @@ class Question:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+    def source_hash(self) -> str:
+        """The hash of the card as its file gives it: its text, plus its suspended flag when set.
+
+        Equal to :meth:`content_hash` for a card that is not marked suspended, so a flag added
+        in the file counts as a change of that card in the file.
+        """
+        digest = self.content_hash()
+        if not self.suspended:
+            return digest
+        import hashlib
+
+        return hashlib.sha256(f"{digest}|suspended".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -152,13 +166,38 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    # Cards of an exported file that already belong elsewhere (the bundled bank, `add`, another
+    # file): the file's text and flag are applied to them as edits; they keep their origin.
+    merged: list[str] = field(default_factory=list)
+    suspended: list[str] = field(default_factory=list)  # cards this import suspended
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.retired)
+        return bool(self.added or self.updated or self.retired or self.suspended)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.retired)} retired"
         )
+        return text + (f", {len(self.suspended)} suspended" if self.suspended else "")
+
+
+@dataclass
+class ReviewImportReport:
+    """What an import of reviews did."""
+
+    source: str
+    kind: str  # "revlog" or "anki"
+    read: int = 0  # rows (or revlog entries) read
+    added: int = 0
+    already: int = 0  # already in the store (same card, same millisecond)
+    repeated: int = 0  # repeated within the file
+    unknown: int = 0  # reviews of cards the store does not have (not imported)
+    unknown_cards: tuple[str, ...] = ()  # their ids (Anki: note GUIDs)
+    bad: int = 0  # rows that could not be read (revlog)
+    bad_examples: list[str] = field(default_factory=list)  # "line N: why", the first few
+    skipped: int = 0  # Anki entries that are not reviews (manual rescheduling)
+    cram: int = 0  # reviews imported as cram (Anki's filtered decks): they leave schedules alone
+    cards: int = 0  # cards replayed
+    changed: int = 0  # of those, cards whose schedule changed

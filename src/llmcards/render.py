@@ -15,7 +15,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
-from llmcards.models import Card, ReviewRecord, State, SyncReport
+from llmcards.models import Card, ReviewImportReport, ReviewRecord, State, SyncReport
 from llmcards.text import markdown_source, plain
 
 STATE_STYLES = {
@@ -55,9 +55,9 @@ def duration(ms: int) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def plural(n: int, word: str) -> str:
-    """'1 card', '2 cards', '1,204 reviews'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 card', '2 cards', '1,204 reviews'; ``many`` for an irregular plural."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def literal(text: str, style: str = "") -> Text:
@@ -324,11 +324,12 @@ class SyncReportJson(TypedDict):
     updated: list[str]
     unchanged: int
     retired: list[str]
+    suspended: list[str]
 
 
 def sync_report_json(report: SyncReport) -> SyncReportJson:
     return {"source": report.source, "added": report.added, "updated": report.updated,
-            "unchanged": len(report.unchanged), "retired": report.retired}
+            "unchanged": len(report.unchanged), "retired": report.retired, "suspended": report.suspended}
 
 
 def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:
@@ -338,3 +339,63 @@ def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:
     out.append(f"{report.source}: ", style="dim")
     out.append(report.summary())
     return out
+
+
+class ReviewImportJson(TypedDict):
+    """``llmcards import --reviews FILE --json`` and ``llmcards import FILE.apkg --json``."""
+
+    source: str
+    kind: str
+    read: int
+    added: int
+    already_in_store: int
+    repeated_in_file: int
+    unknown: int
+    unknown_cards: list[str]
+    bad: int
+    bad_examples: list[str]
+    skipped: int
+    cram: int
+    replayed_cards: int
+    changed_schedules: int
+
+
+def review_import_json(r: ReviewImportReport) -> ReviewImportJson:
+    return {"source": r.source, "kind": r.kind, "read": r.read, "added": r.added, "already_in_store": r.already,
+            "repeated_in_file": r.repeated, "unknown": r.unknown, "unknown_cards": list(r.unknown_cards),
+            "bad": r.bad, "bad_examples": r.bad_examples, "skipped": r.skipped, "cram": r.cram,
+            "replayed_cards": r.cards, "changed_schedules": r.changed}
+
+
+def _names(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def review_import_text(r: ReviewImportReport) -> Text:
+    """What an import of reviews did, on a few lines; problems in yellow."""
+    anki = r.kind == "anki"
+    out = Text()
+    out.append(f"{r.source}: ", style="dim")
+    read = plural(r.read, "Anki review log entry", "Anki review log entries") if anki else plural(r.read, "review")
+    out.append(f"{read} read: {r.added:,} added")
+    details = [f"{r.already:,} already in the store"]
+    if r.repeated:
+        details.append(f"{r.repeated:,} repeated in the file")
+    if r.cram:
+        details.append(f"{r.cram:,} from filtered decks, as cram")
+    if r.skipped:
+        details.append(f"{plural(r.skipped, 'manual entry', 'manual entries')} skipped (rescheduling, not reviews)")
+    out.append(", " + ", ".join(details) + ".")
+    if r.unknown:
+        what = f"{plural(len(r.unknown_cards), 'note')} not from llmcards" if anki else \
+            f"{plural(len(r.unknown_cards), 'card')} not in the store"
+        out.append(f"\n{plural(r.unknown, 'review')} of {what}, not imported: {_names(r.unknown_cards)}",
+                   style="yellow")
+    if r.bad:
+        out.append(f"\n{plural(r.bad, 'bad row')}, not imported: {'; '.join(r.bad_examples)}"
+                   + ("; ..." if r.bad > len(r.bad_examples) else ""), style="yellow")
+    if r.added:
+        out.append(f"\nReplayed {plural(r.cards, 'card')}: {plural(r.changed, 'schedule')} changed.")
+    return out
+

@@ -143,6 +143,22 @@ def plain(text: str) -> str:
     return _outside_fences(text, lambda chunk: _TOKEN_RE.sub(repl, chunk))
 
 
+def replace_formulas(text: str, formula: Callable[[str, bool], str]) -> str:
+    """``text`` with each ``$...$`` and ``$$...$$`` formula outside code replaced by
+    ``formula(latex, display)``; code spans and fenced blocks stay as written."""
+    if "$" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group("display") is not None:
+            return formula(m.group("display"), True)
+        if m.group("inline") is not None:
+            return formula(m.group("inline"), False)
+        return m.group(0)
+
+    return _outside_fences(text, lambda chunk: _TOKEN_RE.sub(repl, chunk))
+
+
 def markdown_source(text: str) -> str:
     """Card Markdown prepared for Rich: formulas as escaped Unicode, the rest literal.
 

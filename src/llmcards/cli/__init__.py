@@ -13,6 +13,7 @@ from llmcards.cli import (
     config,  # noqa: F401
     review,  # noqa: F401  (each import registers its commands)
     stats,  # noqa: F401
+    transfer,  # noqa: F401
 )
 from llmcards.cli._app import app
 

@@ -46,18 +46,23 @@ def importer_for(path: Path | None) -> str:
 def import_cmd(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(
-        metavar="[PATH]", help="A bank YAML file, or Markdown notes: a .md file or a folder of them. "
-        "Default: the bundled bank.", show_default=False)] = None,
+        metavar="[PATH]", help="A bank YAML file; Markdown notes (a .md file or a folder of them); or an Anki "
+        "package (.apkg, .colpkg) whose reviews to merge. Default: the bundled bank.", show_default=False)] = None,
+    reviews: Annotated[Path | None, typer.Option("--reviews", metavar="FILE",
+                                                 help="Merge a review log (CSV: card_id, review_time, review_rating, "
+                                                 "review_state, review_duration), then replay those cards.")] = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     tag: ImportTagsOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Import cards: sync a bank YAML file by id, or turn Markdown notes into cards.
+    """Import cards or reviews: a bank YAML file, Markdown notes, a review log or an Anki package.
 
     A bank file (the bundled bank when no PATH is given) is synced at once: new ids are
     added, edited text is updated without losing progress, and cards that left the file
-    are retired (their history is kept).
+    are retired (their history is kept). Reviews (--reviews FILE, or FILE.apkg / .colpkg)
+    are merged by card and time, so importing a file twice changes nothing; the cards that
+    got reviews are rescheduled by replaying their history.
 
     Notes (a .md file, or a folder of them) are read for questions: headings ending in ?,
     numbered headings, bold numbered items, Q:/A: pairs, blockquoted questions. A table
@@ -67,6 +72,16 @@ def import_cmd(
 
     Example: llmcards import ~/notes/llm-interview.md --tag interview
     """
+    anki = file is not None and file.suffix.lower() in (".apkg", ".colpkg")
+    if file is not None and reviews is not None:
+        raise UserError("give a PATH or --reviews, not both; run one import for each")
+    if anki or reviews is not None:
+        if dry_run or tag or yes:
+            raise UserError("--yes, --dry-run and --tag work with Markdown notes, not with reviews")
+        source = file if anki else reviews
+        assert source is not None
+        _import_reviews(ctx, source, anki=anki, json_out=json_out)
+        return
     if importer_for(file) == "notes":
         assert file is not None
         _import_notes(ctx, file, yes=yes, dry_run=dry_run, tags=tag or [], json_out=json_out)
@@ -88,7 +103,25 @@ def _import_bank(ctx: typer.Context, file: Path | None, *, json_out: bool) -> No
         return
     from llmcards.render import sync_report_text
 
-    make_console().print(sync_report_text(report))
+    make_console().print(sync_report_text(report), soft_wrap=True)
+
+
+def _import_reviews(ctx: typer.Context, path: Path, *, anki: bool, json_out: bool) -> None:
+    from llmcards.cli.transfer import progress_bar
+    from llmcards.export import import_anki, import_reviews
+
+    store = open_store(ctx)
+    with progress_bar() as progress:
+        run = import_anki if anki else import_reviews
+        report = run(store, path, now=now_utc(), progress=progress)
+    if json_out:
+        from llmcards.render import review_import_json
+
+        print_json(review_import_json(report))
+        return
+    from llmcards.render import review_import_text
+
+    make_console().print(review_import_text(report), soft_wrap=True)
 
 
 def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, tags: list[str],
@@ -122,7 +155,10 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
             planned = plan_notes_import(store, notes, tags=tags, questions=planned.questions)
         else:
             sync_bundled_bank(store)
-        # backup_before(store, "import")
+            if store.cards.count():
+                from llmcards.backup import backup_before
+
+                backup_before(store, "import")
     if store is not None and planned.skipped is None:
         planned = apply_notes_import(store, planned, now=now_utc())  # with no change, it only stamps the notes
     if json_out:

@@ -55,13 +55,15 @@ class BankSync:
         now: datetime,
         meta: Mapping[str, str] | None = None,
         file_sha: str | None = None,
-    ) -> None:
+    ) -> list[str]:
         """Write a sync decided by :func:`llmcards.sync.diff`, in one transaction.
 
         Added cards are inserted as new after every other card, updated ones get the file's
-        text (their schedule is kept), retired ones are flagged (their history is kept), and
-        ``meta`` is written too. With ``file_sha``, the sync is stamped so that
-        :meth:`synced_ids` can skip an unchanged re-import.
+        text (their schedule is kept; a merged card's text is written as an edit, keeping its
+        origin), retired ones are flagged (their history is kept), and ``meta`` is written
+        too. Added, updated and merged cards the file marks suspended are suspended (never
+        the reverse). With ``file_sha``, the sync is stamped so that :meth:`synced_ids` can
+        skip an unchanged re-import. Returns the cards this suspended.
         """
         ts = to_db(now)
         by_id = {q.id: q for q in questions}
@@ -72,14 +74,21 @@ class BankSync:
                 q = by_id[card_id]
                 position += 1
                 new_rows.append((q.id, position, q.question, q.answer, json_list(q.tags), json_list(q.sources),
-                                 origin, import_path, hashes[card_id], hashes[card_id], ts, ts))
+                                 origin, import_path, q.content_hash(), hashes[card_id], ts, ts))
             c.executemany(_INSERT, new_rows)
             c.executemany(
                 "INSERT INTO card_tags(tag, card_id) VALUES (?, ?)",
                 [(tag, card_id) for card_id in report.added for tag in by_id[card_id].tags],
             )
+            merged = set(report.merged)
             for card_id in report.updated:
-                update_text(c, by_id[card_id], ts, from_file=True)
+                update_text(c, by_id[card_id], ts, from_file=card_id not in merged)
+            suspended: list[str] = []
+            for card_id in dict.fromkeys([*report.added, *report.updated, *report.merged]):
+                if by_id[card_id].suspended and c.execute(
+                        "UPDATE cards SET suspended = 1, updated_at = ? WHERE id = ? AND suspended = 0",
+                        (ts, card_id)).rowcount:
+                    suspended.append(card_id)
             c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?",
                           [(ts, i) for i in report.retired])
             for key, value in (meta or {}).items():
@@ -87,6 +96,7 @@ class BankSync:
             if file_sha is not None:
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                           (_stamp_key(origin, import_path), f"{file_sha}|{self._scope_state(origin, import_path)}"))
+        return suspended
 
     def _scope_state(self, origin: str, import_path: str | None) -> str:
         """Changes whenever a card of this origin is added, edited, retired or deleted."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from llmcards.models import Grade, ReviewRecord, State
+from llmcards.store.cards import export_where
 from llmcards.store.connection import Connection, from_db, from_db_required
 from llmcards.store.queue import SCHEDULE_COLUMNS, SET_SCHEDULE
 
@@ -46,6 +49,27 @@ class ReplayInput(NamedTuple):
     card_id: str
     schedule: tuple[Any, ...]  # state, step, stability, difficulty, due, last_review, reps, lapses (as stored)
     reviews: list[ReplayLog]
+
+
+# The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
+_MS_SQL = "(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr({col}, 21, 3) AS INTEGER))"
+# ms since the epoch as a stored time (naive UTC text with microseconds, as to_db writes it).
+_STORED_SQL = "(strftime('%Y-%m-%d %H:%M:%S', {ms} / 1000, 'unixepoch') || printf('.%03d000', {ms} % 1000))"
+
+ImportRow = tuple[str, int, int, "int | None", int, str, int]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :meth:`History.merge` did with a batch of imported reviews."""
+
+    read: int  # rows given
+    added: int  # new reviews written
+    already: int  # already in the store: same card, same millisecond
+    repeated: int  # the same (card, millisecond) more than once in the batch; counted once
+    unknown: int  # reviews of cards not in the store (not written)
+    unknown_cards: tuple[str, ...]  # their ids, sorted
+    card_ids: tuple[str, ...]  # cards that got at least one new review, sorted
 
 
 class History:
@@ -107,3 +131,108 @@ class History:
             c.executemany(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", cards)
             c.executemany("UPDATE review_logs SET prev_state = ?, prev_interval_days = ?, state = ?, stability = ?, "
                           "difficulty = ?, due = ? WHERE id = ?", logs)
+
+    # ------------------------------------------------------------- export and import
+    def revlog_lines(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[list[str]]:
+        """The non-cram reviews of the cards an export selects (see :func:`export_where`), oldest
+        first, as CSV lines ``card_id,review_time,review_rating,review_state,review_duration\\n``
+        (time in ms since the epoch, the state before the review, an unknown duration as 0), in
+        batches.
+
+        SQLite writes the lines: a Python tuple per review costs more than the whole query. The
+        selected ids are one list SQLite builds once (the unary ``+`` keeps it walking the log in
+        time order rather than looking up each card's reviews and sorting them all).
+        """
+        where, params = export_where(tags, include_unanswered)
+        ms = _MS_SQL.format(col="reviewed_at")
+        card = ("CASE WHEN card_id GLOB '*[\",'||char(10)||char(13)||']*' "
+                "THEN '\"' || replace(card_id, '\"', '\"\"') || '\"' ELSE card_id END")
+        cur = self.db.conn.execute(
+            f"SELECT {card} || ',' || {ms} || ',' || rating || ',' || prev_state || ',' || "
+            "coalesce(duration_ms, 0) || char(10) "
+            f"FROM review_logs WHERE cram = 0 AND +card_id IN (SELECT id FROM cards WHERE {where}) "
+            "ORDER BY reviewed_at, id", params)
+        while True:
+            rows = cur.fetchmany(20_000)
+            if not rows:
+                return
+            yield [r[0] for r in rows]
+
+    @contextmanager
+    def bulk(self, cache_mb: int = 200) -> Iterator[None]:
+        """A larger page cache while millions of log rows are written and rewritten (an import and
+        its replay): with SQLite's default 2 MB, every scattered update reads and writes pages
+        through the OS, which costs more than the updates themselves."""
+        c = self.db.conn
+        saved = c.execute("PRAGMA cache_size").fetchone()[0]
+        c.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
+        try:
+            yield
+        finally:
+            c.execute(f"PRAGMA cache_size = {int(saved)}")
+
+    def merge(self, rows: Iterable[ImportRow]) -> MergeResult:
+        """Add imported reviews that the store does not have yet, in the caller's transaction.
+
+        ``rows``: (card_id, time in ms since the epoch, rating, duration_ms, prev_state,
+        study_day, cram). It may be a generator: rows are streamed into a temporary table, so a
+        file of millions of reviews never sits in memory. A review is the same as one in the
+        store (or earlier in ``rows``) when it has the same card and the same millisecond, so
+        importing a file twice adds nothing. Reviews of unknown cards are counted, not written.
+
+        New rows are written card by card (so a replay finds each card's rows together), and
+        the scheduling columns of non-cram ones are placeholders (new, before and after) until
+        the caller replays the cards (:func:`llmcards.replay.replay_cards`).
+        """
+        stored = _STORED_SQL.format(ms="ms")
+        with self.db.write() as c:
+            for table in ("imported", "distinct_rows"):
+                c.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            columns = "card_id TEXT, ms INTEGER, rating INTEGER, duration_ms INTEGER, prev_state INTEGER, " \
+                      "study_day TEXT, cram INTEGER"
+            c.execute(f"CREATE TEMP TABLE imported({columns})")  # no index: appending is what is cheap
+            counter = _Counter(rows)
+            c.executemany("INSERT INTO temp.imported VALUES (?, ?, ?, ?, ?, ?, ?)", counter)
+            unknown_rows = c.execute(
+                "SELECT card_id, count(*) FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards) "
+                "GROUP BY card_id ORDER BY card_id").fetchall()
+            # One row per (card, ms) of a known card, the first one in the file (SQLite takes the bare
+            # columns from the row that has the min()), in card order.
+            c.execute(f"CREATE TEMP TABLE distinct_rows({columns}, first INTEGER)")
+            c.execute("INSERT INTO temp.distinct_rows SELECT card_id, ms, rating, duration_ms, prev_state, study_day, "
+                      "cram, min(rowid) FROM temp.imported WHERE card_id IN (SELECT id FROM cards) "
+                      "GROUP BY card_id, ms ORDER BY card_id, ms")
+            c.execute("DROP TABLE temp.imported")
+            distinct = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
+            # Stored times carry microseconds: the same millisecond is a range of the card's index.
+            c.execute(f"DELETE FROM temp.distinct_rows WHERE EXISTS (SELECT 1 FROM review_logs r "
+                      f"WHERE r.card_id = distinct_rows.card_id AND r.reviewed_at >= {stored} "
+                      f"AND r.reviewed_at <= substr({stored}, 1, 23) || '999')")
+            added = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
+            c.execute(
+                "INSERT INTO review_logs(card_id, rating, reviewed_at, study_day, duration_ms, prev_state, state, "
+                f"cram) SELECT card_id, rating, {stored}, study_day, duration_ms, "
+                "CASE WHEN cram THEN prev_state ELSE 0 END, CASE WHEN cram THEN prev_state ELSE 0 END, cram "
+                "FROM temp.distinct_rows ORDER BY rowid")
+            card_ids = tuple(r[0] for r in c.execute("SELECT DISTINCT card_id FROM temp.distinct_rows"))
+            c.execute("DROP TABLE temp.distinct_rows")
+        unknown = sum(int(r[1]) for r in unknown_rows)
+        return MergeResult(read=counter.count, added=added, already=distinct - added,
+                           repeated=counter.count - unknown - distinct, unknown=unknown,
+                           unknown_cards=tuple(r[0] for r in unknown_rows), card_ids=card_ids)
+
+
+class _Counter:
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, rows: Iterable[ImportRow]) -> None:
+        self._rows = iter(rows)
+        self.count = 0
+
+    def __iter__(self) -> _Counter:
+        return self
+
+    def __next__(self) -> ImportRow:
+        row = next(self._rows)
+        self.count += 1
+        return row
