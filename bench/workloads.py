@@ -61,7 +61,8 @@ def cache_key(w: Workload) -> str:
     src = Path(__import__("llmcards").__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{w}|{BUILD_VERSION}|{NOW_ISO}|{HISTORY_DAYS}|{BACKLOG}|{NEVER_STUDIED}|{RETENTION}".encode())
-    h.update((src / "schema.py").read_bytes())
+    for part in sorted((src / "schema").glob("*.py")):  # the tables' definition
+        h.update(part.read_bytes())
     for fn in (generated_questions, _grade, simulate_card, _chunk_seed, intro_time, simulate_chunk, _create, build):
         h.update(inspect.getsource(fn).encode())
     h.update(f"{CARD_UPDATE}|{LOG_COLUMNS}".encode())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from llmcards.cli import (
     cards,  # noqa: F401
     config,  # noqa: F401
+    optimize,  # noqa: F401
     review,  # noqa: F401  (each import registers its commands)
     stats,  # noqa: F401
 )

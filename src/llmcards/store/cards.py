@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -210,10 +211,13 @@ class Cards:
         where, params = self._filter_sql(flt, now)
         return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
 
-    def all_tags(self) -> list[str]:
+    def retired_ids(self) -> set[str]:
+        return {r[0] for r in self.db.conn.execute("SELECT id FROM cards WHERE retired = 1")}
+
+    def all_tags(self) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
 
-    def history(self, card_id: str) -> list[ReviewRecord]:
+    def history(self, card_id: str) -> builtins.list[ReviewRecord]:
         """The card's review log, oldest first."""
         rows = self.db.conn.execute(
             "SELECT id, card_id, rating, reviewed_at, duration_ms, state, stability, difficulty, due, "

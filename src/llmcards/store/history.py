@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from llmcards.models import CardState, Grade, ReviewRecord, State
 from llmcards.store.connection import Connection, from_db, from_db_required, to_db
@@ -13,20 +13,36 @@ _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability
                 "prev_state, cram")
 
 
-def _record(r: Sequence[object]) -> ReviewRecord:
+def _record(r: Sequence[Any]) -> ReviewRecord:
     return ReviewRecord(
-        id=int(r[0]),  # type: ignore[call-overload]
+        id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
         reviewed_at=from_db_required(str(r[3])),
-        duration_ms=r[4],  # type: ignore[arg-type]
+        duration_ms=r[4],
         state=State(r[5]),
-        stability=r[6],  # type: ignore[arg-type]
-        difficulty=r[7],  # type: ignore[arg-type]
-        due=from_db(r[8]),  # type: ignore[arg-type]
+        stability=r[6],
+        difficulty=r[7],
+        due=from_db(r[8]),
         prev_state=State(r[9]),
         cram=bool(r[10]),
     )
+
+
+# A review log row for fitting: (card_id, rating, reviewed_at as seconds since the epoch (UTC),
+# duration_ms, cram). A value of the wrong type reads as None, so that the caller can count and
+# skip a damaged row instead of stopping at it.
+LogRow = tuple[str, "int | None", "float | None", "int | None", int]
+
+
+class GradeTimes(NamedTuple):
+    """Reviews with one grade from one state, and the time they took."""
+
+    state: State  # the card's state before the review
+    rating: Grade
+    reviews: int
+    duration_ms: int  # summed, each capped
+    timed: int  # how many have a duration
 
 
 class LogUpdate(NamedTuple):
@@ -42,6 +58,9 @@ class History:
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    def count(self) -> int:
+        return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
 
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
@@ -63,6 +82,29 @@ class History:
             for row in rows:
                 by_card[row[1]].append(_record(row))
             yield from by_card.items()
+
+    def rows_in_time_order(self) -> Iterator[LogRow]:
+        """Every row of the review log, oldest first (cram included), streamed from one query.
+
+        Fitting reads millions of rows, so times come as seconds since the epoch, not as
+        datetimes (a datetime per row would cost about a second per million rows).
+        """
+        return cast(Iterator[LogRow], self.db.conn.execute(
+            "SELECT card_id, CASE WHEN typeof(rating) = 'integer' THEN rating END, "
+            "CASE WHEN typeof(reviewed_at) = 'text' THEN (julianday(reviewed_at) - 2440587.5) * 86400.0 END, "
+            "CASE WHEN typeof(duration_ms) = 'integer' THEN duration_ms END, cram "
+            "FROM review_logs ORDER BY reviewed_at, id"))
+
+    def grades_and_times(self, *, max_duration_ms: int) -> list[GradeTimes]:
+        """Grades by the state before them, with their summed durations (each capped at
+        ``max_duration_ms``); cram and impossible rows left out."""
+        rows = self.db.conn.execute(
+            "SELECT prev_state, rating, count(*), "
+            "coalesce(sum(CASE WHEN duration_ms >= 0 THEN min(duration_ms, ?) END), 0), "
+            "count(CASE WHEN duration_ms >= 0 THEN 1 END) FROM review_logs "
+            "WHERE cram = 0 AND rating IN (1, 2, 3, 4) AND prev_state IN (0, 1, 2, 3) GROUP BY prev_state, rating",
+            (max_duration_ms,))
+        return [GradeTimes(State(r[0]), Grade(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def rewrite(self, updates: Iterable[tuple[str, CardState, Sequence[LogUpdate]]]) -> int:
         """Write replayed schedules: each card's state, and its log rows' scheduling columns.
