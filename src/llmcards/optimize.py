@@ -13,18 +13,25 @@ The fit is judged out of sample, as fsrs-rs's ``evaluate_with_time_series_splits
 the predicted reviews, in time order, are cut into six segments; the model fitted on the
 first k segments predicts segment k + 1, for k = 1..5. The current parameters predict the
 same held-out reviews, so both scores are comparable (log loss and RMSE over fsrs-rs's bins).
-The folds are fitted here one by one rather than in that one call, because the Rust code
-holds the GIL: a progress bar can only move between calls.
+The folds are fitted here one by one rather than in that one call: the Rust code holds the
+GIL, so a progress bar can only move between calls, and that call would hold the training sets
+of all five folds in memory at once. Past ``EVAL_LIMIT`` predicted reviews, the folds use an
+even sample of the cards (every card's whole history, or none of it), which keeps the
+evaluation's time and memory bounded; the fit that is saved always uses every review.
+
+Prefix items are built only while fsrs-rs reads them (:class:`_Items`), from each card's
+history: holding 2M of them at once would take about 400 MB.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, TypedDict
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 from llmcards.config import Settings, format_parameters
 from llmcards.errors import UserError
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 
 MIN_REVIEWS = 400  # long-term reviews (a card's review on a later study day than its previous one)
 SPLITS = 5  # time-series folds, as fsrs-rs's evaluate_with_time_series_splits
+EVAL_LIMIT = 300_000  # predicted reviews in the evaluation's folds; beyond, a sample of the cards
 SHOWN_RETENTIONS = (0.80, 0.85, 0.90, 0.95)
 SIMULATED_DAYS = 365
 FUTURE_DAYS = 30
@@ -45,7 +53,7 @@ Progress = Callable[[float], None]  # called with the share of the work done, 0.
 
 # Relative costs of the fitting stages, per row read, per review fitted and per review predicted,
 # measured on the L benchmark store, so that the progress bar moves at an even pace.
-_READ_COST, _FIT_COST, _PREDICT_COST = 1.0, 1.2, 1.0
+_READ_COST, _FIT_COST, _PREDICT_COST = 1.0, 5.0, 3.0
 
 
 class NotEnoughHistoryError(UserError):
@@ -108,6 +116,7 @@ class Fit:
     cards: int  # cards with a used review
     predicted: int  # long-term reviews the model learns from
     held_out: int  # of those, predicted out of sample in the evaluation
+    evaluated_cards: int  # cards whose reviews the evaluation used (all of them up to EVAL_LIMIT reviews)
     excluded: Excluded
     current_score: Score
     fitted_score: Score
@@ -177,28 +186,63 @@ def _ints() -> array[int]:
 
 @dataclass
 class _History:
-    """The long-term reviews to predict, in time order, and what scoring needs to know of each.
+    """Each card's usable reviews, and the long-term reviews to predict, in time order.
 
-    Item k is the FSRSItem of its card's reviews up to and including the k-th predicted review,
-    so a card's latest item also holds the whole history behind its earlier ones. Everything
-    else is kept in compact arrays: at 2M reviews, a Python object per value would cost
-    hundreds of megabytes.
+    Everything per review is kept in compact arrays: at 2M reviews, a Python object per value
+    would cost hundreds of megabytes.
     """
 
-    items: list[Any] = field(default_factory=list)
-    item_card: array[int] = field(default_factory=_ints)  # the item's card (0, 1, ... in order of first review)
-    item_pos: array[int] = field(default_factory=_ints)  # its review's position in its card's history
-    item_delta: array[int] = field(default_factory=_ints)  # its review's delta_t
+    histories: list[list[Any]] = field(default_factory=list)  # per card: its FSRSReviews
+    item_card: array[int] = field(default_factory=_ints)  # a predicted review's card (index into histories)
+    item_pos: array[int] = field(default_factory=_ints)  # its position in its card's history
+    item_delta: array[int] = field(default_factory=_ints)  # its delta_t
     item_label: array[int] = field(default_factory=lambda: array("b"))  # 1: recalled (rating > 1)
-    item_bin: array[int] = field(default_factory=lambda: array("q"))  # _bin_key of its RMSE bin
-    cards: int = 0
+    item_bin: array[int] = field(default_factory=lambda: array("q"))  # its RMSE bin, see _score
     reviews: int = 0
     excluded: Excluded = field(default_factory=Excluded)
 
 
+class _Items(Sequence[Any]):
+    """The FSRSItems of some predicted reviews (indices into the _History), built as they are read."""
+
+    def __init__(self, h: _History, indices: Sequence[int]) -> None:
+        self.h = h
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> _Items: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return _Items(self.h, self.indices[i])
+        return self._item(self.indices[i])
+
+    def _item(self, k: int) -> Any:
+        from fsrs_rs_python import FSRSItem
+
+        return FSRSItem(self.h.histories[self.h.item_card[k]][:self.h.item_pos[k] + 1])
+
+    def __iter__(self) -> Iterator[Any]:
+        from fsrs_rs_python import FSRSItem
+
+        histories, card, pos = self.h.histories, self.h.item_card, self.h.item_pos
+        for k in self.indices:
+            yield FSRSItem(histories[card[k]][:pos[k] + 1])
+
+    def card_ids(self) -> array[int]:
+        card = self.h.item_card
+        return array("i", [card[k] for k in self.indices])
+
+
 def _read_history(store: Store, now: datetime, settings: Settings, tz: tzinfo | None,
                   progress: Callable[[int], None] | None) -> _History:
-    from fsrs_rs_python import FSRSItem, FSRSReview
+    from fsrs_rs_python import FSRSReview
 
     h = _History()
     retired = store.cards.retired_ids()
@@ -206,16 +250,15 @@ def _read_history(store: Store, now: datetime, settings: Settings, tz: tzinfo | 
     now_s = now.timestamp()
     cram_n = retired_n = unreadable = future = bad_rating = negative = 0
     index: dict[str, int] = {}
-    histories: list[list[Any]] = []  # per card: its FSRSReviews so far
-    # One FSRSReview object per (rating, delta_t): a history is then a list of a few hot objects,
-    # and building millions of prefix items stays in the CPU's cache (2x faster at 2M reviews).
+    histories = h.histories
+    # One FSRSReview object per (rating, delta_t): histories are lists of a few hot objects, so
+    # building millions of prefix items stays in the CPU's cache (twice as fast at 2M reviews).
     shared: dict[tuple[int, int], Any] = {}
     last_day: list[int] = []
     long_count: list[int] = []
     lapses: list[int] = []
     day = 0
     day_begin = day_end = -math.inf
-    items = h.items
     item_card, item_pos, item_delta = h.item_card, h.item_pos, h.item_delta
     item_label, item_bin = h.item_label, h.item_bin
     rows = reviews = 0
@@ -266,7 +309,6 @@ def _read_history(store: Store, now: datetime, settings: Settings, tz: tzinfo | 
         reviews += 1
         if delta > 0:
             long_count[c] += 1
-            items.append(FSRSItem(history))
             item_card.append(c)
             item_pos.append(len(history) - 1)
             item_delta.append(delta)
@@ -274,7 +316,6 @@ def _read_history(store: Store, now: datetime, settings: Settings, tz: tzinfo | 
             item_bin.append((delta << 32) | (long_count[c] << 16) | lapses[c])
             if rating == 1:
                 lapses[c] += 1
-    h.cards = len(histories)
     h.reviews = reviews
     h.excluded = Excluded(cram=cram_n, retired=retired_n, unreadable_time=unreadable, future=future,
                           bad_rating=bad_rating, negative_duration=negative)
@@ -282,44 +323,45 @@ def _read_history(store: Store, now: datetime, settings: Settings, tz: tzinfo | 
 
 
 # ----------------------------------------------------------------------------- scoring
+@cache
+def _log_bin(x: int, base: float, scale: float) -> int:
+    return round(scale * base ** math.floor(math.log(x, base)))
+
+
 def _bin(delta_t: int, length: int, lapses: int) -> tuple[int, int, int]:
     """fsrs-rs's bin of a prediction (``FSRSItem::r_matrix_index``), for RMSE (bins)."""
-    delta_bin = round(2.48 * 3.62 ** math.floor(math.log(delta_t, 3.62)) * 100.0) if delta_t > 0 else 0
-    length_bin = round(1.99 * 1.89 ** math.floor(math.log(length, 1.89)))
-    if lapses == 0:
-        return delta_bin, length_bin, 0
-    return delta_bin, length_bin, round(1.65 * 1.73 ** math.floor(math.log(lapses, 1.73)))
+    return (_log_bin(delta_t, 3.62, 248.0) if delta_t > 0 else 0, _log_bin(length, 1.89, 1.99),
+            _log_bin(lapses, 1.73, 1.65) if lapses else 0)
 
 
-def _predict(h: _History, parameters: Sequence[float], lo: int, hi: int) -> array[float]:
-    """Each predicted review's chance of recall in ``items[lo:hi]`` under ``parameters``: the
-    forgetting curve at its delta_t, from the stability after the card's previous review."""
+def _predict(h: _History, parameters: Sequence[float], ks: Sequence[int]) -> array[float]:
+    """The chance of recall of the predicted reviews ``ks`` under ``parameters``: the forgetting
+    curve at each one's delta_t, from the stability after its card's previous review."""
     from fsrs_rs_python import FSRS
 
-    latest: dict[int, int] = {}  # card -> its latest item in the range, whose history covers the others
+    latest: dict[int, int] = {}  # card -> its latest item in ks, whose history covers the others
     item_card, item_pos, delta = h.item_card, h.item_pos, h.item_delta
-    for k in range(lo, hi):
+    for k in ks:
         latest[item_card[k]] = k
     model = FSRS(list(parameters))
-    stability: dict[int, array[float]] = {}
+    states: dict[int, list[Any]] = {}
     cards = list(latest)
-    for start in range(0, len(cards), 5000):  # in chunks: each state is a Python object
+    for start in range(0, len(cards), 5000):
         part = cards[start:start + 5000]
-        states = model.historical_memory_state_batch([h.items[latest[c]] for c in part])
-        for c, history in zip(part, states, strict=True):
-            stability[c] = array("d", [s.stability for s in history])
+        batch = model.historical_memory_state_batch(_Items(h, [latest[c] for c in part]))
+        states.update(zip(part, batch, strict=True))
     decay, factor = forgetting_curve(parameters)
-    return array("d", [(1 + factor * delta[k] / stability[item_card[k]][item_pos[k] - 1]) ** -decay
-                       for k in range(lo, hi)])
+    return array("d", [(1 + factor * delta[k] / states[item_card[k]][item_pos[k] - 1].stability) ** -decay
+                       for k in ks])
 
 
-def _score(h: _History, lo: int, predictions: Sequence[float]) -> Score:
-    """Log loss and RMSE (bins) of the predictions of ``items[lo:]``, weighted equally, as fsrs-rs's
+def _score(h: _History, ks: Sequence[int], predictions: Sequence[float]) -> Score:
+    """Log loss and RMSE (bins) of the predictions of reviews ``ks``, weighted equally, as fsrs-rs's
     time-series evaluation weighs them."""
     loss = 0.0
     keys: dict[int, list[float]] = {}  # item_bin -> predicted, recalled, count
     label, item_bin, log = h.item_label, h.item_bin, math.log
-    for k, p in enumerate(predictions, lo):
+    for k, p in zip(ks, predictions, strict=True):
         y = label[k]
         loss -= log(p) if y else log(1 - p)
         b = keys.get(item_bin[k])
@@ -332,7 +374,7 @@ def _score(h: _History, lo: int, predictions: Sequence[float]) -> Score:
     if n == 0:
         return Score(math.nan, math.nan)
     bins: dict[tuple[int, int, int], list[float]] = {}  # fsrs-rs's bins each gather several keys
-    for key, (predicted, recalled, count) in keys.items():
+    for key, (predicted, recalled, count) in keys.items():  # key: delta_t, long-term reviews, lapses
         b = bins.setdefault(_bin(key >> 32, ((key >> 16) & 0xFFFF) + 1, key & 0xFFFF), [0.0, 0.0, 0.0])
         b[0] += predicted
         b[1] += recalled
@@ -373,49 +415,58 @@ def fit_parameters(store: Store, now: datetime, settings: Settings, *, tz: tzinf
     work = {"done": 0.0, "total": float(total_rows) * _READ_COST}
 
     def report(done: float) -> None:
+        work["done"] = done
         if progress is not None:
             progress(min(1.0, done / work["total"]))
 
     h = _read_history(store, now, settings, tz, lambda rows: report(rows * _READ_COST))
-    n = len(h.items)
+    n = len(h.item_card)
     if n < minimum:
         raise NotEnoughHistoryError(n, minimum, h.reviews)
-    segments = _segments(n)
-    fits = [start for start, _ in segments] + [n]
-    work["done"] = total_rows * _READ_COST
-    work["total"] = work["done"] + sum(fits) * _FIT_COST + (n - segments[0][0]) * 2 * _PREDICT_COST
-    report(work["done"])
-
+    stride = -(-n // EVAL_LIMIT)  # 1: every card; k: every k-th card (in order of first review)
+    sample: Sequence[int] = range(n) if stride == 1 else array(
+        "i", [k for k, c in enumerate(h.item_card) if c % stride == 0])
+    segments = _segments(len(sample))
+    first_test = segments[0][0]
+    held_out = sample[first_test:]
+    work["total"] = (total_rows * _READ_COST + (sum(start for start, _ in segments) + n) * _FIT_COST
+                     + 2 * len(held_out) * _PREDICT_COST)
+    report(total_rows * _READ_COST)
     relearning = max(1, len(settings.relearning_steps))
 
-    def fit(end: int) -> list[float]:
-        model = FSRS(list(settings.fsrs_parameters))
-        fitted = model.compute_parameters(h.items[:end], card_ids=h.item_card[:end], num_relearning_steps=relearning)
-        work["done"] += end * _FIT_COST
-        report(work["done"])
+    def fit(items: Sequence[Any], card_ids: Sequence[int]) -> list[float]:
+        fitted = FSRS(list(settings.fsrs_parameters)).compute_parameters(
+            items, card_ids=card_ids, num_relearning_steps=relearning)
+        report(work["done"] + len(items) * _FIT_COST)
         return [float(p) for p in fitted]
 
-    current = tuple(settings.fsrs_parameters)
-    first_test = segments[0][0]
+    # The folds' items are built once and sliced; past EVAL_LIMIT they are a sample of the cards.
+    folds_items = list(_Items(h, sample))
+    folds_cards = _Items(h, sample).card_ids()
     fitted_predictions = array("d")
     for start, end in segments:
-        fitted_predictions += _predict(h, fit(start), start, end)
-        work["done"] += (end - start) * _PREDICT_COST
-        report(work["done"])
-    fitted_score = _score(h, first_test, fitted_predictions)
-    current_score = _score(h, first_test, _predict(h, current, first_test, n))
-    work["done"] += (n - first_test) * _PREDICT_COST
-    report(work["done"])
-    final = fit(n)
+        fold = fit(folds_items[:start], folds_cards[:start])
+        fitted_predictions += _predict(h, fold, sample[start:end])
+        report(work["done"] + (end - start) * _PREDICT_COST)
+    fitted_score = _score(h, held_out, fitted_predictions)
+    current = tuple(settings.fsrs_parameters)
+    current_score = _score(h, held_out, _predict(h, current, held_out))
+    report(work["done"] + len(held_out) * _PREDICT_COST)
+    if stride == 1:
+        final = fit(folds_items, folds_cards)
+    else:  # every review, each item built as fsrs-rs reads it: holding them all would take ~400 MB at 2M
+        del folds_items
+        final = fit(_Items(h, range(n)), h.item_card)
     kept_defaults = [float(p) for p in DEFAULT_PARAMETERS] == final
     report(work["total"])
     return Fit(
         parameters=current if kept_defaults else _bounded(final),
         current=current,
         reviews=h.reviews,
-        cards=h.cards,
+        cards=len(h.histories),
         predicted=n,
-        held_out=n - first_test,
+        held_out=len(held_out),
+        evaluated_cards=len({h.item_card[k] for k in sample}),
         excluded=h.excluded,
         current_score=current_score,
         fitted_score=fitted_score,
@@ -524,6 +575,11 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
     now = now.astimezone(timezone.utc)
     scheduler = Scheduler(settings)
     with store.read():
+        damaged = store.history.unreadable_rows()
+        if damaged:
+            rows = f"{damaged:,} review log row{'' if damaged == 1 else 's'}"
+            raise UserError(f"{rows} cannot be replayed (a rating outside 1-4, a state outside 0-3 or an "
+                            "unreadable time); nothing was rescheduled")
         before = store.queue.due_by_card()
         ids = store.history.card_ids_with_reviews()
     total = max(1, len(ids))
@@ -604,6 +660,7 @@ class FitJson(TypedDict):
     cards: int
     predicted_reviews: int
     held_out_reviews: int
+    evaluated_cards: int
     excluded: dict[str, int]
     current: ScoreJson
     fitted: ScoreJson
@@ -651,6 +708,7 @@ def fit_json(fit: Fit) -> FitJson:
         "cards": fit.cards,
         "predicted_reviews": fit.predicted,
         "held_out_reviews": fit.held_out,
+        "evaluated_cards": fit.evaluated_cards,
         "excluded": {"cram": e.cram, "retired": e.retired, "unreadable_time": e.unreadable_time, "future": e.future,
                      "bad_rating": e.bad_rating, "negative_duration": e.negative_duration},
         "current": _score_json(fit.current_score),

@@ -48,7 +48,8 @@ def fit_renderable(fit: Fit) -> RenderableType:
         style = "bold green" if name == best else ""
         table.add_row(Text(name, style=style), Text(f"{score.log_loss:.4f}", style=style),
                       Text(f"{score.rmse_bins * 100:.2f}%", style=style))
-    scored = Text(f"Scored on {plural(fit.held_out, 'later review')} that each fitted model had not seen "
+    sample = f" of a sample of {plural(fit.evaluated_cards, 'card')}" if fit.evaluated_cards < fit.cards else ""
+    scored = Text(f"Scored on {plural(fit.held_out, 'later review')}{sample} that each fitted model had not seen "
                   "(time-series splits); lower is better.", style="dim")
     params = Table.grid(padding=(0, 2))
     params.add_column(style="dim", no_wrap=True)

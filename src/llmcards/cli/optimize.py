@@ -4,13 +4,13 @@ retention, reschedule."""
 from __future__ import annotations
 
 import sys
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmcards.cli._app import (
     JsonOption,
+    ProgressBar,
     YesOption,
     app,
     make_console,
@@ -22,48 +22,6 @@ from llmcards.errors import UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class ProgressBar:
-    """A progress bar on stderr, only on a terminal, and only once the work has taken a second.
-
-    It is redrawn when the work reports progress: the Rust code of fsrs-rs holds the GIL, so
-    no thread could redraw it in between.
-    """
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.started = time.perf_counter()
-        self.shown = sys.stderr.isatty()
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __call__(self, fraction: float) -> None:
-        if not self.shown:
-            return
-        if self._progress is None:
-            if time.perf_counter() - self.started < 1.0:
-                return
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                      TimeElapsedColumn(), console=make_console(stderr=True), transient=True,
-                                      auto_refresh=False)
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=1.0)
-        self._progress.update(self._task, completed=fraction)
-        self._progress.refresh()
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _ask(console: Console, question: str) -> bool:

@@ -95,6 +95,13 @@ class History:
             "CASE WHEN typeof(duration_ms) = 'integer' THEN duration_ms END, cram "
             "FROM review_logs ORDER BY reviewed_at, id"))
 
+    def unreadable_rows(self) -> int:
+        """Rows a replay cannot read: a rating outside 1-4, a state outside 0-3, or no readable time."""
+        return int(self.db.conn.execute(
+            "SELECT count(*) FROM review_logs WHERE rating NOT IN (1, 2, 3, 4) OR state NOT IN (0, 1, 2, 3) "
+            "OR prev_state NOT IN (0, 1, 2, 3) OR typeof(reviewed_at) != 'text' OR julianday(reviewed_at) IS NULL"
+        ).fetchone()[0])
+
     def grades_and_times(self, *, max_duration_ms: int) -> list[GradeTimes]:
         """Grades by the state before them, with their summed durations (each capped at
         ``max_duration_ms``); cram and impossible rows left out."""
