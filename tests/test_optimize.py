@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta, timezone
@@ -16,9 +18,10 @@ from typing import Any, cast
 
 import fsrs
 import fsrs_rs_python
+import pexpect
 import pytest
-from typer.testing import Result
 from rich.console import Console
+from typer.testing import Result
 
 from llmcards import optimize
 from llmcards.cli._app import ProgressBar
@@ -29,7 +32,7 @@ from llmcards.session import Session
 from llmcards.stats import compute_stats
 from llmcards.store import Store
 from tests.helpers import NOW, snapshot
-from tests.synthetic import START, SyntheticReview, TRUE_PARAMETERS, load_revlog, simulate, write_revlog_csv
+from tests.synthetic import START, TRUE_PARAMETERS, SyntheticReview, load_revlog, simulate, write_revlog_csv
 
 CUTOFF = START + timedelta(days=300)  # the store holds the reviews before; later ones are held out
 CUTOFF_ENV = {"LLMCARDS_NOW": CUTOFF.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -239,6 +242,33 @@ def test_without_a_terminal_nothing_is_saved_and_it_says_how(learner: list[Synth
     assert "Nothing was saved" in result.output and "--yes" in result.output
     assert "log loss" in result.output and "suggested" in result.output
     assert snapshot(db_path) == before
+
+
+def test_on_a_terminal_it_asks_before_saving(learner: list[SyntheticReview], db_path: Path) -> None:
+    env = {**os.environ, **CUTOFF_ENV, "TERM": "xterm", "NO_COLOR": "1"}
+
+    def spawn() -> pexpect.spawn:
+        return pexpect.spawn(sys.executable, ["-m", "llmcards", "--db", str(db_path), "optimize", "--reschedule"],
+                             env=env, encoding="utf-8", timeout=120, dimensions=(40, 120))
+
+    before = snapshot(db_path)
+    declined = spawn()
+    declined.expect(r"Save the fitted parameters\? \[y/N\]")
+    declined.sendline("n")
+    declined.expect(pexpect.EOF)
+    declined.close()
+    assert declined.exitstatus == 0 and snapshot(db_path) == before
+
+    accepted = spawn()
+    accepted.expect(r"Save the fitted parameters\? \[y/N\]")
+    accepted.sendline("y")
+    accepted.expect("Saved fsrs_parameters")
+    accepted.expect(r"Rescheduled .*?500 cards")
+    accepted.expect(pexpect.EOF)
+    accepted.close()
+    assert accepted.exitstatus == 0
+    with Store.open(db_path) as store:
+        assert store.settings().fsrs_parameters != DEFAULTS
 
 
 def test_dry_run_and_yes_contradict(cli: Cli) -> None:

@@ -29,6 +29,13 @@ def _ask(console: Console, question: str) -> bool:
     return bool(typer.confirm(question, default=False))
 
 
+def _preview_title(parameters: object, retention: float | None) -> str:
+    changes = [text for text, changed in (("the fitted parameters", parameters is not None),
+                                          (f"desired retention {retention:.2f}" if retention else "", retention))
+               if changed]
+    return f"If you saved {' and '.join(changes)}:" if changes else "Under the current settings:"
+
+
 # --------------------------------------------------------------------------- optimize
 @app.command()
 def optimize(
@@ -151,6 +158,8 @@ def optimize(
                                    "until `llmcards optimize --reschedule --no-fit`.", style="dim"))
     if moved is not None:
         console.print()
+        if preview is not None:
+            console.print(Text(_preview_title(offered, suggested), style="dim"))
         console.print(reschedule_renderable(moved))
     if dry_run:
         console.print(Text("Dry run: nothing was saved.", style="dim"))
