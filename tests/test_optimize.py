@@ -167,6 +167,26 @@ def test_too_little_history_is_refused_and_nothing_changes(store: Store, db_path
     assert snapshot(db_path) == before
 
 
+def test_fsrs_rs_falling_back_to_its_defaults_is_detected(store: Store) -> None:
+    scheduler = Scheduler(Settings(), fuzz=False)
+    for card in store.cards.list(optimize_filter(), now=NOW)[:4]:  # 4 cards x 3 later days: 12 predictions
+        state = CardState()
+        for day in (0, 2, 5, 11):
+            at = NOW - timedelta(days=30 - day)
+            after = scheduler.review(state, Grade.GOOD, at, card_id=card.id)
+            store.queue.record_review(card.id, state, after, rating=Grade.GOOD, reviewed_at=at,
+                                      study_day=at.date(), duration_ms=4000)
+            state = after
+    custom = Settings(fsrs_parameters=TRUE_PARAMETERS)
+
+    fit = optimize.fit_parameters(store, NOW, custom, tz=timezone.utc, minimum=12)
+
+    assert fit.predicted == 12 and fit.kept_defaults and not fit.better
+    assert fit.parameters == TRUE_PARAMETERS == fit.current  # nothing new to offer
+    with pytest.raises(optimize.NotEnoughHistoryError, match="12 of the 13"):
+        optimize.fit_parameters(store, NOW, custom, tz=timezone.utc, minimum=13)
+
+
 def optimize_filter() -> Any:
     from llmcards.store import CardFilter
 

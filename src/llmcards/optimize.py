@@ -421,8 +421,9 @@ def fit_parameters(store: Store, now: datetime, settings: Settings, *, tz: tzinf
 
     h = _read_history(store, now, settings, tz, lambda rows: report(rows * _READ_COST))
     n = len(h.item_card)
-    if n < minimum:
-        raise NotEnoughHistoryError(n, minimum, h.reviews)
+    need = max(minimum, 2 * (SPLITS + 1))  # each time-series segment needs a review or two
+    if n < need:
+        raise NotEnoughHistoryError(n, need, h.reviews)
     stride = -(-n // EVAL_LIMIT)  # 1: every card; k: every k-th card (in order of first review)
     sample: Sequence[int] = range(n) if stride == 1 else array(
         "i", [k for k, c in enumerate(h.item_card) if c % stride == 0])

@@ -113,11 +113,11 @@ def optimize(
         else:
             do_reschedule = reschedule and (save_parameters or save_retention)
     else:
-        notes.append("Nothing was saved: there is no terminal to ask on. Run it again with --yes to save, "
-                     "or --dry-run to only look.")
-    if reschedule and not dry_run and (offered is not None or suggested is not None) and not do_reschedule \
-            and (yes or can_ask):
-        notes.append("Nothing to reschedule: the settings did not change.")
+        why = "--json does not ask" if json_out else "there is no terminal to ask on"
+        notes.append(f"Nothing was saved: {why}. Run it again with --yes to save, or --dry-run to only look.")
+    if reschedule and not dry_run and not do_reschedule and (yes or can_ask):
+        notes.append("Nothing was rescheduled: no setting changed. `llmcards optimize --no-fit --reschedule` "
+                     "reschedules under the current settings.")
 
     preview: opt.RescheduleReport | None = None
     if reschedule and dry_run:
