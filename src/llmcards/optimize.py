@@ -61,8 +61,8 @@ class NotEnoughHistoryError(UserError):
 
     def __init__(self, have: int, need: int, reviews: int) -> None:
         super().__init__(
-            f"not enough review history to fit your parameters: {have:,} of the {need:,} reviews on a later day "
-            f"than the card's previous review that it needs ({reviews:,} usable reviews in all); "
+            f"not enough review history to fit your parameters yet: {have:,} of the {need:,} reviews it needs "
+            f"(reviews made on a later day than the card's previous review; {reviews:,} reviews in all); "
             "nothing was changed")
         self.have = have
         self.need = need
