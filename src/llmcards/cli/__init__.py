@@ -11,6 +11,7 @@ from llmcards.cli import (
     backup,  # noqa: F401
     cards,  # noqa: F401
     config,  # noqa: F401
+    optimize,  # noqa: F401
     review,  # noqa: F401  (each import registers its commands)
     stats,  # noqa: F401
     transfer,  # noqa: F401

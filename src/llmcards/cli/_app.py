@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -96,6 +97,48 @@ def make_console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
+
+
+class ProgressBar:
+    """A progress bar on stderr, only on a terminal, and only once the work has taken ``delay`` seconds.
+
+    It is redrawn when the work reports progress: the Rust code of fsrs-rs holds the GIL, so
+    no thread could redraw it in between.
+    """
+
+    def __init__(self, label: str, *, delay: float = 1.0, console: Console | None = None) -> None:
+        self.label = label
+        self.delay = delay
+        self.started = time.perf_counter()
+        self.console = console or make_console(stderr=True)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, fraction: float) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._progress is None:
+            if time.perf_counter() - self.started < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                      TimeElapsedColumn(), console=self.console, transient=True, auto_refresh=False)
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=1.0)
+        self._progress.update(self._task, completed=fraction)
+        self._progress.refresh()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def now_utc() -> datetime:

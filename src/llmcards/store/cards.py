@@ -243,6 +243,9 @@ class Cards:
         """Every card id, retired cards included."""
         return [r[0] for r in self.db.conn.execute("SELECT id FROM cards")]
 
+    def retired_ids(self) -> set[str]:
+        return {r[0] for r in self.db.conn.execute("SELECT id FROM cards WHERE retired = 1")}
+
     # below the method ``list``, the builtin is ``builtins.list``
     def all_tags(self) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from llmcards.models import Grade, ReviewRecord, State
 from llmcards.store.cards import export_where
@@ -31,6 +31,22 @@ def _record(r: Sequence[Any]) -> ReviewRecord:
         prev_state=State(r[9]),
         cram=bool(r[10]),
     )
+
+
+# A review log row for fitting: (card_id, rating, reviewed_at as seconds since the epoch (UTC),
+# duration_ms, cram). A value of the wrong type reads as None, so that the caller can count and
+# skip a damaged row instead of stopping at it.
+LogRow = tuple[str, "int | None", "float | None", "int | None", int]
+
+
+class GradeTimes(NamedTuple):
+    """Reviews with one grade from one state, and the time they took."""
+
+    state: State  # the card's state before the review
+    rating: Grade
+    reviews: int
+    duration_ms: int  # summed, each capped
+    timed: int  # how many have a duration
 
 
 class ReplayLog(NamedTuple):
@@ -122,6 +138,37 @@ class History:
             for card_id in part:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
+
+    def rows_in_time_order(self) -> Iterator[LogRow]:
+        """Every row of the review log, oldest first (cram included), streamed from one query.
+
+        Fitting reads millions of rows, so times come as seconds since the epoch, not as
+        datetimes (a datetime per row would cost about a second per million rows).
+        """
+        return cast(Iterator[LogRow], self.db.conn.execute(
+            "SELECT card_id, CASE WHEN typeof(rating) = 'integer' THEN rating END, "
+            "CASE WHEN typeof(reviewed_at) = 'text' THEN (julianday(reviewed_at) - 2440587.5) * 86400.0 END, "
+            "CASE WHEN typeof(duration_ms) = 'integer' THEN duration_ms END, cram "
+            "FROM review_logs ORDER BY reviewed_at, id"))
+
+    def unreadable_rows(self) -> int:
+        """Rows a replay cannot read: a rating outside 1-4, a state outside 0-3, or no readable time."""
+        return int(self.db.conn.execute(
+            "SELECT count(*) FROM review_logs WHERE rating NOT IN (1, 2, 3, 4) OR state NOT IN (0, 1, 2, 3) "
+            "OR prev_state NOT IN (0, 1, 2, 3) OR typeof(reviewed_at) != 'text' OR julianday(reviewed_at) IS NULL"
+        ).fetchone()[0])
+
+    def grades_and_times(self, *, max_duration_ms: int) -> list[GradeTimes]:
+        """Grades by the state before them, with their summed durations (each capped at
+        ``max_duration_ms``); cram and impossible rows left out."""
+        rows = self.db.conn.execute(
+            "SELECT prev_state, rating, count(*), "
+            "coalesce(sum(CASE WHEN duration_ms >= 0 THEN min(duration_ms, ?) END), 0), "
+            "count(CASE WHEN duration_ms >= 0 THEN 1 END) FROM review_logs "
+            "WHERE cram = 0 AND rating IN (1, 2, 3, 4) AND prev_state IN (0, 1, 2, 3) GROUP BY prev_state, rating",
+            (max_duration_ms,))
+        return [GradeTimes(State(r[0]), Grade(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
 
     def write_replay(self, cards: Iterable[tuple[Any, ...]], logs: Iterable[tuple[Any, ...]]) -> None:
         """Write replayed schedules: ``cards`` are (schedule columns..., card id), ``logs`` are
