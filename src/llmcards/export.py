@@ -144,8 +144,7 @@ def export(store: Store, fmt: str, out: Path | None, selection: Selection, *, no
     total = store.cards.count_for_export(*args)
     if fmt == "yaml":
         with _text_output(out) as handle:
-            count = write_yaml(_counted(store.cards.questions_for_export(*args), total, progress), handle, now=now,
-                               source=str(store.path))
+            count = write_yaml(_counted(store.cards.questions_for_export(*args), total, progress), handle, now=now)
         return ExportReport(fmt, path, cards=count)
     cards = _counted(store.cards.for_export(*args), total, progress)
     if fmt == "csv":
@@ -170,7 +169,7 @@ def _counted(cards: Iterator[T], total: int, progress: Progress) -> Iterator[T]:
     progress("cards", done, total)
 
 
-def write_yaml(cards: Iterator[Question], handle: IO[str], *, now: datetime, source: str) -> int:
+def write_yaml(cards: Iterator[Question], handle: IO[str], *, now: datetime) -> int:
     """The cards as a bank file marked as an export; returns how many."""
     from llmcards.bank import dump_bank
 
@@ -183,7 +182,7 @@ def write_yaml(cards: Iterator[Question], handle: IO[str], *, now: datetime, sou
             yield card
 
     stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    comment = (f"llmcards export of {source} at {stamp}\n"
+    comment = (f"llmcards export, {stamp}\n"
                "Import it with `llmcards import FILE`: cards are matched by id; cards the file\n"
                "marks `suspended: true` are suspended (an import never unsuspends a card).")
     buffer: list[str] = []
