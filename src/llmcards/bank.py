@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -294,11 +295,17 @@ _JSON_UNSAFE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _BLOCK_UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
-def _quoted(value: str) -> str:
+@lru_cache(maxsize=1)
+def _json_string() -> Callable[[str], str]:
     import json
 
-    text = json.dumps(value, ensure_ascii=False)
-    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    # One encoder for every call: json.dumps(..., ensure_ascii=False) builds a new one each time.
+    return json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _quoted(value: str) -> str:
+    text = _json_string()(value)
+    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) if _JSON_UNSAFE_RE.search(text) else text
 
 
 def _word(value: str) -> str:

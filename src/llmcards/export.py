@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from llmcards.errors import UserError
 from llmcards.models import Card, Question, ReviewImportReport, State
@@ -38,6 +38,8 @@ CARD_COLUMNS = ("id", "question", "answer", "tags", "state", "due", "stability",
 REVLOG_COLUMNS = ("card_id", "review_time", "review_rating", "review_state", "review_duration")
 REVLOG_REQUIRED = ("card_id", "review_time", "review_rating")
 EXAMPLES = 5  # bad rows and unknown cards named in a report
+
+T = TypeVar("T")
 
 # (what is being done, how much is done, the total if known): the CLI draws a progress bar.
 Progress = Callable[[str, int, "int | None"], None]
@@ -129,9 +131,8 @@ def export(store: Store, fmt: str, out: Path | None, selection: Selection, *, no
         raise UserError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if out is None and fmt not in TEXT_FORMATS:
         raise UserError(f"the {fmt} format is binary and cannot go to stdout; give a file with -o")
-    known = set(store.cards.all_tags())
     for tag in selection.tags:
-        if tag not in known:
+        if not store.cards.has_tag(tag):
             raise UserError(f"no card has the tag {tag!r}")
     args = (selection.tags, selection.include_unanswered)
     path = None if out is None else str(out)
@@ -141,11 +142,12 @@ def export(store: Store, fmt: str, out: Path | None, selection: Selection, *, no
             written = write_revlog(store.history.revlog_lines(*args), handle, total=total, progress=progress)
         return ExportReport(fmt, path, cards=0, reviews=written)
     total = store.cards.count_for_export(*args)
-    cards = _counted(store.cards.for_export(*args), total, progress)
     if fmt == "yaml":
         with _text_output(out) as handle:
-            count = write_yaml(cards, handle, now=now, source=str(store.path))
-    elif fmt == "csv":
+            count = write_yaml(_counted(store.cards.questions_for_export(*args), total, progress), handle, now=now)
+        return ExportReport(fmt, path, cards=count)
+    cards = _counted(store.cards.for_export(*args), total, progress)
+    if fmt == "csv":
         with _text_output(out) as handle:
             count = write_cards_csv(cards, handle, bom=out is not None)
     else:
@@ -157,7 +159,7 @@ def export(store: Store, fmt: str, out: Path | None, selection: Selection, *, no
     return ExportReport(fmt, path, cards=count)
 
 
-def _counted(cards: Iterator[Card], total: int, progress: Progress) -> Iterator[Card]:
+def _counted(cards: Iterator[T], total: int, progress: Progress) -> Iterator[T]:
     done = 0
     progress("cards", 0, total)
     for done, card in enumerate(cards, start=1):
@@ -167,13 +169,7 @@ def _counted(cards: Iterator[Card], total: int, progress: Progress) -> Iterator[
     progress("cards", done, total)
 
 
-def question_of(card: Card) -> Question:
-    """A stored card as a bank file writes it."""
-    return Question(id=card.id, question=card.question, answer=card.answer, tags=card.tags, sources=card.sources,
-                    suspended=card.suspended)
-
-
-def write_yaml(cards: Iterator[Card], handle: IO[str], *, now: datetime, source: str) -> int:
+def write_yaml(cards: Iterator[Question], handle: IO[str], *, now: datetime) -> int:
     """The cards as a bank file marked as an export; returns how many."""
     from llmcards.bank import dump_bank
 
@@ -183,10 +179,10 @@ def write_yaml(cards: Iterator[Card], handle: IO[str], *, now: datetime, source:
         nonlocal count
         for card in cards:
             count += 1
-            yield question_of(card)
+            yield card
 
     stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    comment = (f"llmcards export of {source} at {stamp}\n"
+    comment = (f"llmcards export, {stamp}\n"
                "Import it with `llmcards import FILE`: cards are matched by id; cards the file\n"
                "marks `suspended: true` are suspended (an import never unsuspends a card).")
     buffer: list[str] = []

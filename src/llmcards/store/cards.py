@@ -239,6 +239,24 @@ class Cards:
                 return
             yield from map(card_from_row, rows)
 
+    def questions_for_export(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[Question]:
+        """The text and suspended flag of the cards an export takes (see :func:`export_where`), in
+        bank order, streamed: what a bank file holds, without the schedule."""
+        where, params = export_where(tags, include_unanswered)
+        cur = self.db.conn.execute(
+            f"SELECT id, question, answer, tags, sources, suspended FROM cards WHERE {where} ORDER BY position", params)
+        loads = json.loads
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            for r in rows:
+                yield Question(id=r[0], question=r[1], answer=r[2], tags=tuple(loads(r[3])), sources=tuple(loads(r[4])),
+                               suspended=bool(r[5]))
+
+    def has_tag(self, tag: str) -> bool:
+        return self.db.conn.execute("SELECT 1 FROM card_tags WHERE tag = ? LIMIT 1", (tag,)).fetchone() is not None
+
     def ids(self) -> builtins.list[str]:
         """Every card id, retired cards included."""
         return [r[0] for r in self.db.conn.execute("SELECT id FROM cards")]
