@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from llmcards.errors import UserError
 from llmcards.models import Question
@@ -50,16 +50,28 @@ def bundled_bank_path() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "questions.yaml"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The raw file, with a one-line error when it cannot be read."""
+def open_input(path: Path, what: str = "a bank file") -> BinaryIO:
+    """``path`` opened for reading in binary, with a one-line error when it cannot be.
+
+    ``what`` names what the file should be, for the message about a directory.
+    """
     try:
-        return path.read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a bank file") from None
+        raise UserError(f"{path}: is a directory, not {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_bytes(path: Path) -> bytes:
+    """The raw file, with a one-line error when it cannot be read."""
+    with open_input(path) as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def load_bank(path: Path) -> list[Question]:

@@ -309,16 +309,10 @@ def import_reviews(store: Store, path: Path, *, now: datetime, progress: Progres
     does not have are counted and named too. A review the store already has (same card, same
     millisecond) is skipped, so importing a file twice changes nothing.
     """
+    from llmcards.bank import open_input
+
     name = str(path)
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise UserError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{name}: is a directory, not a review log") from None
-    except OSError as exc:
-        raise UserError(f"{name}: cannot read ({exc.strerror})") from None
-    with handle:
+    with open_input(path, "a review log") as handle:
         reader = csv.reader(_utf8_lines(handle, name), strict=True)
         try:
             header = next(reader, None)
