@@ -233,6 +233,7 @@ class OptimizeBench:
             info["L"] = {"cards": manifest["cards"], "reviews": manifest["reviews"]}
             figures["optimize_L"] = self.optimize("L", l_store)
             figures["reschedule_L"] = self.reschedule(l_store)
+        info["load_end"] = os.getloadavg()[0]
         for scratch in WORK.glob("*"):
             if scratch.is_file() and scratch.name.startswith(("opt-", "resched", "replay")):
                 scratch.unlink()
@@ -273,6 +274,10 @@ def report(res: dict[str, Any]) -> str:
         out.append(row(f"`optimize --no-fit --reschedule --yes`, L ({rs['cards']:,} cards, {rs['reviews']:,} reviews)",
                        rs, "≤ 10 s", rs["median_s"] <= 10,
                        f"{len(rs['samples_s'])} run(s); replay_cards is the bottleneck, see below"))
+    load_end = f" and {info['load_end']:.1f} at the end" if "load_end" in info else ""
+    out += ["", "Wall time includes waiting for a CPU: this machine may be shared with other jobs (load average "
+            f"{info['load']:.1f} at the start{load_end}). CPU time (user + system, from GNU time) is the "
+            "command's own cost; with a CPU to itself, wall time is close to it."]
     rp = f["replay_M"]
     out += ["", f"`replay_cards` throughput (M, first {rp['cards']:,} cards, {rp['reviews']:,} reviews, best of 3): "
             f"{rp['wall_s']:.1f} s wall, {rp['cpu_s']:.1f} s CPU, **{rp['cpu_us_per_review']:.0f} µs of CPU per "
@@ -286,7 +291,12 @@ def main() -> None:
     parser.add_argument("--reschedule-runs", type=int, default=1, help="runs of the L reschedule (default 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip py-fsrs's torch optimizer")
     parser.add_argument("--skip-l", action="store_true", help="skip the L figures")
-    OptimizeBench(parser.parse_args()).main()
+    parser.add_argument("--report-only", action="store_true", help="rewrite results-optimize.md from the .json")
+    args = parser.parse_args()
+    if args.report_only:
+        (BENCH / "results-optimize.md").write_text(report(json.loads((BENCH / "results-optimize.json").read_text())))
+        return
+    OptimizeBench(args).main()
 
 
 if __name__ == "__main__":
