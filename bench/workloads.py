@@ -362,8 +362,9 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     a.close()
     b.close()
     if len(la) < cards or ca != cb or la != lb:
-        diff_c = next((x, y) for x, y in zip(ca, cb) if x != y) if ca != cb else None
-        diff_l = next(((x, y) for x, y in zip(la, lb) if x != y), (len(la), len(lb))) if la != lb else None
+        diff_c = next((x, y) for x, y in zip(ca, cb, strict=False) if x != y) if ca != cb else None
+        diff_l = (next(((x, y) for x, y in zip(la, lb, strict=False) if x != y), (len(la), len(lb)))
+                  if la != lb else None)
         raise SystemExit(f"bulk build path disagrees with Store.record_review: cards {diff_c} logs {diff_l}")
     _log(f"bulk path verified against Store.record_review ({len(todo)} cards, {len(la)} grades)")
     for p in (a_path, b_path):
