@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -135,19 +134,6 @@ class History:
             if not rows:
                 return
             yield [r[0] for r in rows]
-
-    @contextmanager
-    def bulk(self, cache_mb: int = 200) -> Iterator[None]:
-        """A larger page cache while millions of log rows are written and rewritten (an import and
-        its replay): with SQLite's default 2 MB, every scattered update reads and writes pages
-        through the OS, which costs more than the updates themselves."""
-        c = self.db.conn
-        saved = c.execute("PRAGMA cache_size").fetchone()[0]
-        c.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
-        try:
-            yield
-        finally:
-            c.execute(f"PRAGMA cache_size = {int(saved)}")
 
     def merge(self, rows: Iterable[ImportRow]) -> MergeResult:
         """Add imported reviews that the store does not have yet, in the caller's transaction.
