@@ -500,3 +500,18 @@ def test_help_imports_none_of_the_export_libraries(args: list[str], tmp_path: Pa
     assert "llmcards.cli.transfer" in modules
     for heavy in ("genanki", "markdown_it", "zstandard", "csv", "sqlite3", "yaml", "fsrs", "llmcards.export"):
         assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"
+
+
+def test_revlog_export_leaves_out_the_reviews_of_cards_it_does_not_take(store: Store, tmp_path: Path) -> None:
+    history(store)
+    out = tmp_path / "r.csv"
+    export(store, "revlog", out, Selection(tags=("peft",)), now=NOW + timedelta(days=30))
+    assert {r[0] for r in _revlog(out)[1:]} == {"lora-principle"}
+    from llmcards.sync import sync_questions
+
+    # bn-vs-ln leaves the bank: retired, its reviews stay in the store but not in exports.
+    sync_questions(store, [q for q in load_bank(SMALL_BANK) if q.id != "bn-vs-ln"], origin="bank", import_path=None,
+                   now=NOW, source="bank")
+    export(store, "revlog", out, Selection(), now=NOW + timedelta(days=30))
+    assert {r[0] for r in _revlog(out)[1:]} == {"lora-principle", "attention-complexity"}
+    assert len(_revlog(out)) - 1 == 4

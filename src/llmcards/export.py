@@ -279,7 +279,7 @@ def _merge_and_replay(store: Store, rows: Iterator[ReviewRow], report: ReviewImp
 
     if store.cards.count():
         backup_before(store, "import")
-    with store.history.bulk(), store.write():
+    with store.write():
         merged = store.history.merge(rows)
         total = len(merged.card_ids)
         progress("replay", 0, total)

@@ -98,8 +98,7 @@ def export(
     with progress_bar() as progress:
         report = run_export(store, fmt.value, out, Selection(tuple(tag or ()), include_unanswered), now=now,
                             deck_name=deck, progress=progress)
-    from llmcards.render import plural
-
-    what = plural(report.reviews, "review") if fmt is Format.revlog else plural(report.cards, "card")
+    count, noun = (report.reviews, "review") if fmt is Format.revlog else (report.cards, "card")
     where = "stdout" if report.path is None else report.path
-    make_console(stderr=report.path is None).print(f"Exported {what} to {where}.", markup=False, highlight=False)
+    # typer.echo, not Rich: a plain line, without importing Rich's console for it.
+    typer.echo(f"Exported {count:,} {noun}{'' if count == 1 else 's'} to {where}.", err=report.path is None)

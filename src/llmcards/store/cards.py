@@ -245,14 +245,15 @@ class Cards:
         where, params = export_where(tags, include_unanswered)
         cur = self.db.conn.execute(
             f"SELECT id, question, answer, tags, sources, suspended FROM cards WHERE {where} ORDER BY position", params)
-        loads = json.loads
         while True:
             rows = cur.fetchmany(1000)
             if not rows:
                 return
-            for r in rows:
-                yield Question(id=r[0], question=r[1], answer=r[2], tags=tuple(loads(r[3])), sources=tuple(loads(r[4])),
-                               suspended=bool(r[5]))
+            # Every tag and source list of the batch in one JSON document: one parse, not two a card.
+            lists = json.loads("[" + ",".join(f"{r[3]},{r[4]}" for r in rows) + "]")
+            for i, r in enumerate(rows):
+                yield Question(id=r[0], question=r[1], answer=r[2], tags=tuple(lists[2 * i]),
+                               sources=tuple(lists[2 * i + 1]), suspended=bool(r[5]))
 
     def has_tag(self, tag: str) -> bool:
         return self.db.conn.execute("SELECT 1 FROM card_tags WHERE tag = ? LIMIT 1", (tag,)).fetchone() is not None
