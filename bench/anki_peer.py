@@ -79,7 +79,7 @@ def build(llm_db: str, out: str, now_iso: str) -> None:
     cids = [r[0] for r in dst.execute("SELECT c.id FROM cards c JOIN notes n ON n.id = c.nid ORDER BY n.id")]
     if len(cids) != len(cards):
         raise SystemExit(f"expected {len(cards)} Anki cards, found {len(cids)}")
-    by_llm = {c[0]: cid for c, cid in zip(cards, cids)}
+    by_llm = {c[0]: cid for c, cid in zip(cards, cids, strict=True)}  # counts checked above
     shift = build_now - _pinned(now_iso).timestamp()
     rows = []
     last_id = 0
@@ -133,9 +133,10 @@ def prep(llm_db: str, src_path: str, out: str, now_iso: str, raise_limits: bool)
     cids = [r[0] for r in dst.execute("SELECT c.id FROM cards c JOIN notes n ON n.id = c.nid ORDER BY n.id")]
     updates = []
     suspend = []
-    for cid, (answer_null, state, step, stab, diff, due, last, reps, lapses, susp) in zip(cids, src.execute(
+    # the collection was built from these cards in this order: one Anki card per llmcards card
+    for cid, (answer_null, state, _step, stab, diff, due, last, reps, lapses, susp) in zip(cids, src.execute(
             "SELECT answer IS NULL, state, step, stability, difficulty, due, last_review, reps, lapses, suspended "
-            "FROM cards ORDER BY position")):
+            "FROM cards ORDER BY position"), strict=True):
         if answer_null or susp:
             suspend.append((cid,))
         if state == 0:

@@ -150,9 +150,13 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 def copy_store(src: Path, dst: Path) -> Path:
+    """A fresh copy of a store, with no backups beside it: a command run on it is the day's first,
+    so a review sitting pays for the day's backup (copied in the background from its first
+    grade), and the backups of earlier runs do not pile up in bench/.cache/work/backups."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(dst.parent / "backups", ignore_errors=True)
     shutil.copyfile(src, dst)
     return dst
 
@@ -236,9 +240,10 @@ class Bench:
             "import typer", lambda: run_cmd([self.py, "-c", "import typer"], self.env)[0]))
 
     def sqlite_floor(self, db: Path) -> dict[str, Any]:
-        from llmcards.store import _CARD_COLUMNS, to_db
+        from llmcards.store import to_db
+        from llmcards.store.cards import CARD_COLUMNS
 
-        sql = (f"SELECT {_CARD_COLUMNS} FROM cards WHERE state > 0 AND suspended = 0 AND retired = 0 "
+        sql = (f"SELECT {CARD_COLUMNS} FROM cards WHERE state > 0 AND suspended = 0 AND retired = 0 "
                "AND due <= ? AND (buried_until IS NULL OR buried_until <= ?) AND answer IS NOT NULL "
                "ORDER BY due, position")
         script = ("import sqlite3, sys\n"
@@ -277,6 +282,72 @@ print(json.dumps(out))
             p99s.append(nearest_rank(ms, 0.99))
         self.log(f"    fsync'd commit: median {statistics.median(meds):.2f} ms, p99 {statistics.median(p99s):.2f} ms")
         return {"median_ms": statistics.median(meds), "p99_ms": statistics.median(p99s)}
+
+    # ---- export and import (issue 10)
+    def transfer(self, name: str, store: Path, key: str) -> dict[str, Any]:
+        """yaml and apkg exports of ~10k cards, the revlog export of every review, and the import of
+        that revlog (with the replay) into a copy of the store whose review log was emptied."""
+        import sqlite3
+
+        conn = sqlite3.connect(store)
+        answered = conn.execute("SELECT count(*) FROM cards WHERE retired = 0 AND answer IS NOT NULL").fetchone()[0]
+        tags = conn.execute("SELECT t.tag, count(*) FROM card_tags t JOIN cards c ON c.id = t.card_id "
+                            "WHERE c.retired = 0 AND c.answer IS NOT NULL GROUP BY t.tag").fetchall()
+        conn.close()
+        # About 10k cards: all of them at M, at L the tag whose cards number closest to 10k.
+        tag, cards = (None, answered) if answered <= 12_000 else min(tags, key=lambda t: abs(t[1] - 10_000))
+        select = ["--tag", tag] if tag else []
+        ro = WORK / f"ro-{name}.db"
+        out: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                               "tag": tag, "cards": cards}
+        for fmt in ("yaml", "apkg"):
+            target = WORK / f"export-{name}.{fmt}"
+            out[fmt] = self.summary(self.repeat(f"{name} export --format {fmt} ({cards:,} cards)", lambda: self.command(
+                ro, "export", "-f", fmt, "-o", str(target), *select)))  # noqa: B023 (called at once)
+        revlog = WORK / f"revlog-{name}.csv"
+        out["revlog"] = self.summary(self.repeat(f"{name} export --format revlog", lambda: self.command(
+            ro, "export", "-f", "revlog", "-o", str(revlog))))
+        out["reviews"] = sum(1 for _ in revlog.open()) - 1
+        template = CACHE / f"noreviews-{name}-{key}.db"
+        if not template.exists():
+            for old in CACHE.glob(f"noreviews-{name}-*"):
+                old.unlink()
+            tmp = copy_store(store, CACHE / f"noreviews-building-{name}.db")
+            conn = sqlite3.connect(tmp)
+            conn.execute("DELETE FROM review_logs")
+            conn.commit()
+            conn.close()
+            tmp.replace(template)
+        scratch = WORK / f"import-reviews-{name}.db"
+
+        def import_once() -> Sample:
+            db = copy_store(template, scratch)
+            return self.command(db, "import", "--reviews", str(revlog))
+
+        # Each run takes minutes at L, so: no warm-up (the copy warms the page cache) and 3 runs.
+        runs = [import_once() for _ in range(min(self.runs, 3))]
+        median = statistics.median(s.seconds for s in runs)
+        self.log(f"    {name} import --reviews ({out['reviews']:,} reviews, replay included): median {median:.1f} s, "
+                 f"max RSS {max(s.rss_kb for s in runs) / MB:.0f} MB")
+        out["import_reviews"] = self.summary(runs)
+        out["import_reviews"]["schedules_differing"] = self.compare_schedules(store, scratch)
+        scratch.unlink(missing_ok=True)
+        return out
+
+    def compare_schedules(self, original: Path, rebuilt: Path) -> int:
+        """Cards whose schedule after the import differs from the simulated one (due by more than a
+        second: the revlog keeps milliseconds, the simulation had microseconds)."""
+        import sqlite3
+
+        conn = sqlite3.connect(rebuilt)
+        conn.execute("ATTACH DATABASE ? AS original", (str(original),))
+        differing = conn.execute(
+            "SELECT count(*) FROM cards a JOIN original.cards b ON a.id = b.id WHERE a.state != b.state "
+            "OR a.reps != b.reps OR a.lapses != b.lapses OR abs(julianday(a.due) - julianday(b.due)) * 86400 > 1 "
+            "OR abs(a.stability - b.stability) > 1e-6").fetchone()[0]
+        conn.close()
+        self.log(f"    schedules rebuilt by the import that differ from the simulated ones: {differing}")
+        return int(differing)
 
     # ---- the peer
     def ensure_anki(self) -> str | None:
@@ -363,6 +434,10 @@ print(json.dumps(out))
             r["stats"] = self.summary(self.repeat(f"{name} stats", lambda: self.command(ro, "stats")))
         r["list_due"] = self.summary(self.repeat(f"{name} list --due", lambda: self.command(ro, "list", "--due")))
         r["import"], r["reimport"] = self.imports(name, store)
+        r["backup"], r["floor_copy"] = self.backups(name, ro)
+        r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
+        if w.cards is not None:
+            r["transfer"] = self.transfer(name, store, manifest["key"])
         r["floor_sqlite_due"] = self.sqlite_floor(ro)
         r["floor_commit"] = self.commit_floor(key_tpl, WORK / f"commit-{name}.db", self.args.grades)
         if self.anki_py and w.cards is not None:
@@ -387,6 +462,29 @@ print(json.dumps(out))
             if scratch.is_file() and not scratch.name.startswith("ro-"):
                 scratch.unlink()
 
+    def backups(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`llmcards backup --to FILE` (SQLite's online backup API, fsync'd) of the whole store, next to
+        the floor: copying the file's bytes and fsync'ing them (`shutil.copyfile` + `os.fsync`)."""
+        dest = WORK / f"backup-{name}.db"
+
+        def backup() -> Sample:
+            dest.unlink(missing_ok=True)
+            return self.command(store, "backup", "--to", str(dest))
+
+        script = ("import os, shutil, sys\n"
+                  "shutil.copyfile(sys.argv[1], sys.argv[2])\n"
+                  "fd = os.open(sys.argv[2], os.O_RDONLY); os.fsync(fd); os.close(fd)\n")
+
+        def copy() -> Sample:
+            dest.unlink(missing_ok=True)
+            return run_cmd([self.py, "-c", script, str(store), str(dest)], self.env)[0]
+
+        made = self.summary(self.repeat(f"{name} backup --to", backup))
+        floor = self.summary(self.repeat(f"{name} copy + fsync (floor)", copy))
+        made["bytes"] = store.stat().st_size
+        dest.unlink(missing_ok=True)
+        return made, floor
+
     def imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """Import of a fresh 10k-card file into a copy of the store, then the same file again."""
         yaml_path = CACHE / "import-10k.yaml"
@@ -408,10 +506,73 @@ print(json.dumps(out))
                      f"max RSS {max(s.rss_kb for s in samples) / MB:.0f} MB")
         return self.summary(fresh), self.summary(again)
 
+    def notes_imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`llmcards import NOTES.md --yes` of a generated 5 MB notes file into a copy of the store,
+        then the same file again (nothing changed: skipped by its hash)."""
+        notes_path = CACHE / "notes-5mb.md"
+        key_path = CACHE / "notes-5mb.key"
+        key = wl.notes_file_key()
+        if not notes_path.exists() or not key_path.exists() or key_path.read_text() != key:
+            notes_path.write_text(wl.generated_notes(), encoding="utf-8")
+            key_path.write_text(key)
+        fresh, again = [], []
+        for i in range(self.runs + 1):  # the first pair is the warm-up
+            db = copy_store(store, WORK / f"notes-{name}.db")
+            a = self.command(db, "import", str(notes_path), "--yes")
+            b = self.command(db, "import", str(notes_path), "--yes")
+            if i:
+                fresh.append(a)
+                again.append(b)
+        for label, samples in (("notes import 5 MB", fresh), ("notes re-import unchanged", again)):
+            self.log(f"    {name} {label}: median {statistics.median(s.seconds for s in samples) * 1000:.0f} ms, "
+                     f"max RSS {max(s.rss_kb for s in samples) / MB:.0f} MB")
+        fresh_summary = self.summary(fresh)
+        fresh_summary["bytes"] = notes_path.stat().st_size
+        return fresh_summary, self.summary(again)
+
+    def notes_only(self, names: list[str]) -> None:
+        """``--notes-only``: measure the notes import figures again and merge them into results.json."""
+        path = BENCH / "results.json"
+        results = json.loads(path.read_text())
+        for name in names:
+            if name not in results["workloads"]:
+                raise SystemExit(f"workload {name} has no results yet; run it in full first")
+            store, _ = wl.ensure(wl.WORKLOADS[name], CACHE, rebuild=self.args.rebuild)
+            self.log(f"  workload {name}: notes import figures only")
+            r = results["workloads"][name]
+            r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
+            # The bank-file import again, in the same session: the machine's speed then, for comparison.
+            yaml_import, yaml_reimport = self.imports(name, store)
+            r["notes_session"] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                  "import": yaml_import, "reimport": yaml_reimport}
+        path.write_text(json.dumps(results, indent=1))
+        (BENCH / "results.md").write_text(report(results))
+
+    def only_transfer(self, names: list[str]) -> None:
+        """``--only-transfer``: measure the export and import figures and add them to the last results."""
+        previous = BENCH / "results.json"
+        self.results = json.loads(previous.read_text())
+        for name in names:
+            w = wl.WORKLOADS[name]
+            if w.cards is None:
+                continue
+            store, manifest = wl.ensure(w, CACHE, rebuild=self.args.rebuild)
+            self.log(f"  workload {name}: export and import only")
+            copy_store(store, WORK / f"ro-{name}.db")
+            self.results["workloads"].setdefault(name, {"manifest": manifest})["transfer"] = \
+                self.transfer(name, store, manifest["key"])
+        previous.write_text(json.dumps(self.results, indent=1))
+        (BENCH / "results.md").write_text(report(self.results))
+        self.log(f"wrote {BENCH / 'results.md'} and results.json")
+
     def main(self) -> None:
         CACHE.mkdir(exist_ok=True)
         WORK.mkdir(exist_ok=True)
         names = [n.strip().upper() for n in self.args.workloads.split(",") if n.strip()]
+        if self.args.only_transfer:
+            WORK.mkdir(exist_ok=True)
+            self.only_transfer(names)
+            return
         self.has_stats = subprocess.run([self.llmcards, "stats", "--help"], capture_output=True,
                                         env=self.env).returncode == 0
         self.anki_py = self.ensure_anki()
@@ -508,6 +669,37 @@ def report(res: dict[str, Any]) -> str:
         i = r["reimport"]
         add("re-import, unchanged file", name, i["median_s"], i["rss_mb"], "≤ 0.3 s",
             i["median_s"] <= 0.3 if at_l else None, None, py_pass, "python -c pass")
+        if "backup" in r:
+            b = r["backup"]
+            add(f"`llmcards backup --to` ({b['bytes'] / 1e6:.0f} MB)", name, b["median_s"], b["rss_mb"], "≤ 3 s",
+                b["median_s"] <= 3 if at_l else None, None, r["floor_copy"]["median_s"], "copy + fsync")
+        if "notes_import" in r:
+            i = r["notes_import"]
+            add(f"import, fresh {i.get('bytes', 0) / 2**20:.0f} MB notes file", name, i["median_s"], i["rss_mb"],
+                "≤ 2 s", i["median_s"] <= 2 if at_l else None, None, py_pass, "python -c pass")
+            i = r["notes_reimport"]
+            add("re-import, unchanged notes", name, i["median_s"], i["rss_mb"], "≤ 0.3 s",
+                i["median_s"] <= 0.3 if at_l else None, None, py_pass, "python -c pass")
+        if "notes_session" in r:  # measured with --notes-only, at another time than the rows above
+            i = r["notes_session"]["import"]
+            add("import, fresh 10k-card file, in the notes session", name, i["median_s"], None, "—", None, None,
+                py_pass, "python -c pass")
+            i = r["notes_session"]["reimport"]
+            add("re-import, unchanged file, in the notes session", name, i["median_s"], None, "—", None, None,
+                py_pass, "python -c pass")
+        t = r.get("transfer")
+        if t:
+            limits = {"yaml": 1, "apkg": 5}
+            for fmt in ("yaml", "apkg"):
+                add(f"`export --format {fmt}`, {t['cards']:,} cards", name, t[fmt]["median_s"], t[fmt]["rss_mb"],
+                    f"≤ {limits[fmt]} s", t[fmt]["median_s"] <= limits[fmt] if at_l else None, None, py_pass,
+                    "python -c pass")
+            add(f"`export --format revlog`, {t['reviews']:,} reviews", name, t["revlog"]["median_s"],
+                t["revlog"]["rss_mb"], "≤ 10 s", t["revlog"]["median_s"] <= 10 if at_l else None, None, py_pass,
+                "python -c pass")
+            i = t["import_reviews"]
+            add(f"`import --reviews`, {t['reviews']:,} reviews + replay", name, i["median_s"], i["rss_mb"],
+                "≤ 60 s", i["median_s"] <= 60 if at_l else None, None, py_pass, "python -c pass")
     if "L" in res["workloads"] and "stats" not in res["workloads"]["L"]:
         verdicts.append(("`llmcards stats` (L): no such command yet", False))
 
@@ -524,6 +716,11 @@ def report(res: dict[str, Any]) -> str:
            "| measure | workload | median | peak RSS | target | status | ×Anki | ×floor |",
            "|---|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    dates = sorted({r["transfer"]["date"] for r in res["workloads"].values() if "transfer" in r} - {info["date"]})
+    if dates:
+        out += ["", f"The export and import rows were measured on {', '.join(dates)} (`--only-transfer`); each "
+                "`import --reviews` figure is the median of 3 runs, each into a fresh copy of the store whose review "
+                "log was emptied; the yaml and apkg exports take the cards of one tag (about 10k) at L."]
     out += ["", "## Targets", ""]
     for label, ok in verdicts:
         out.append(f"- {'met' if ok else '**missed**'}: {label}")
@@ -538,6 +735,9 @@ def report(res: dict[str, Any]) -> str:
                    f"{r['floor_sqlite_due']['rss_mb']:.0f} MB |")
         out.append(f"| one fsync'd commit (UPDATE card + INSERT log) | {name} | "
                    f"{_ms(r['floor_commit']['median_ms'] / 1000)} | {_ms(r['floor_commit']['p99_ms'] / 1000)} | — |")
+        if "floor_copy" in r:
+            out.append(f"| copy the store file + fsync (`shutil.copyfile`) | {name} | "
+                       f"{_ms(r['floor_copy']['median_s'])} | — | {r['floor_copy']['rss_mb']:.0f} MB |")
         if "anki_first_card" in r:
             a = r["anki_first_card"]
             out.append(f"| Anki: cold process → first queued card rendered | {name} | {_ms(a['median_s'])} | — | "
@@ -575,12 +775,22 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="drop workloads measured by earlier runs from results.json (default: keep them)")
     parser.add_argument("--report-only", action="store_true", help="rewrite results.md from results.json")
+    parser.add_argument("--notes-only", action="store_true",
+                        help="measure only the notes import figures (and the bank-file import again, to compare) "
+                             "and merge them into results.json")
+    parser.add_argument("--only-transfer", action="store_true",
+                        help="measure only export and import (issue 10) and add them to results.json")
     args = parser.parse_args()
     if args.report_only:
         (BENCH / "results.md").write_text(report(json.loads((BENCH / "results.json").read_text())))
         return
     if args.runs < 5:
         print("note: fewer than 5 runs; figures are not the issue's 'median of at least 5'", file=sys.stderr)
+    if args.notes_only:
+        CACHE.mkdir(exist_ok=True)
+        WORK.mkdir(exist_ok=True)
+        Bench(args).notes_only([n.strip().upper() for n in args.workloads.split(",") if n.strip()])
+        return
     Bench(args).main()
 
 

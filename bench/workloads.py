@@ -61,8 +61,8 @@ def cache_key(w: Workload) -> str:
     src = Path(__import__("llmcards").__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{w}|{BUILD_VERSION}|{NOW_ISO}|{HISTORY_DAYS}|{BACKLOG}|{NEVER_STUDIED}|{RETENTION}".encode())
-    for schema_file in sorted((src / "schema").glob("*.py")):
-        h.update(schema_file.read_bytes())
+    for part in sorted((src / "schema").glob("*.py")):  # the schema package: its steps and models
+        h.update(part.read_bytes())
     for fn in (generated_questions, _grade, simulate_card, _chunk_seed, intro_time, simulate_chunk, _create, build):
         h.update(inspect.getsource(fn).encode())
     h.update(f"{CARD_UPDATE}|{LOG_COLUMNS}".encode())
@@ -127,6 +127,71 @@ def write_bank_yaml(questions: Sequence[Any], path: Path) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         yaml.dump(doc, fh, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=1000, default_flow_style=None)
     tmp.replace(path)
+
+
+NOTES_BYTES = 5 * 1024 * 1024  # the generated notes file of the notes-import figures
+NOTES_STYLES = ("heading", "numbered", "indented", "bold", "bold-item", "qa", "quote", "list")
+
+
+def generated_notes(target_bytes: int = NOTES_BYTES) -> str:
+    """A Markdown notes file of about ``target_bytes``, in the styles of the seed notes.
+
+    Chapters of 40 questions take turns in the styles the importer reads: headings ending
+    in ？ (001), numbered headings ``## 04. …`` (003), ``### 3.`` headings with indented answers
+    (002), bold numbered items ``**3、…**`` (000), ``1. **…**`` list items, ``Q:``/``A:`` pairs,
+    blockquoted questions (004), and a ``## 面试题`` list of unanswered questions (004). Question
+    and answer text come from the bundled bank (its Markdown, LaTeX, code, tables and Chinese),
+    every other answer doubled, so a 5 MB file has about 5,000 questions.
+    """
+    bank = bank_questions()
+    answered = [q for q in bank if q.answer]
+    parts: list[str] = []
+    size = 0
+    i = 0
+    chapter = 0
+    while size < target_bytes:
+        style = NOTES_STYLES[chapter % len(NOTES_STYLES)]
+        chapter += 1
+        lines = [f"# 第{chapter}章 {style}", ""]
+        if style == "list":
+            lines = [f"# 第{chapter}章", "", "## 面试题", ""]
+        for k in range(1, 41):
+            t = bank[i % len(bank)]
+            question = f"{t.question.rstrip('?？')} ({i})？"
+            a = answered[(i * 7) % len(answered)].answer or ""
+            if i % 2 == 0:
+                a += "\n\n" + (answered[(i * 11 + 3) % len(answered)].answer or "")
+            i += 1
+            if style not in ("heading", "numbered"):  # a heading would end the answer early
+                a = "\n".join(line.lstrip("#").lstrip() if line.startswith("#") else line for line in a.split("\n"))
+            if style == "heading":
+                lines += [f"## {question}", a, ""]
+            elif style == "numbered":
+                lines += [f"## {chapter * 100 + k:02d}. {question}", a, ""]
+            elif style == "indented":
+                lines += [f"### {k}.{question}"] + [("    " + line) if line.strip() else "" for line in a.split("\n")]
+                lines.append("")
+            elif style == "bold":
+                lines += [f"**{k}、{question}**", "", a, ""]
+            elif style == "bold-item":
+                lines += [f"{k}. **{question}**"] + [("   " + line) if line.strip() else "" for line in a.split("\n")]
+                lines.append("")
+            elif style == "qa":
+                lines += [f"Q: {question}", f"A: {a}", ""]
+            elif style == "quote":
+                lines += [f"> {question}", "", a, ""]
+            else:
+                lines.append(f"{k}. {question}")
+        text = "\n".join(lines) + "\n\n"
+        parts.append(text)
+        size += len(text.encode("utf-8"))
+    return "".join(parts)
+
+
+def notes_file_key() -> str:
+    """Changes when the generated notes file would change."""
+    return hashlib.sha256((inspect.getsource(generated_notes) + repr(NOTES_STYLES) + str(NOTES_BYTES)
+                           ).encode()).hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------- the learner
@@ -365,9 +430,12 @@ def verify_bulk_path(tmpdir: Path, cards: int = 40) -> None:
     a.close()
     b.close()
     if len(la) < cards or ca != cb or la != lb:
-        diff_c = next((x, y) for x, y in zip(ca, cb, strict=False) if x != y) if ca != cb else None
-        diff_l = (next(((x, y) for x, y in zip(la, lb, strict=False) if x != y), (len(la), len(lb)))
-                  if la != lb else None)
+        def first_difference(x: list[Any], y: list[Any]) -> object:
+            """The first pair of rows that differ; the lengths, when one list is a prefix of the other."""
+            return next(((p, q) for p, q in zip(x, y, strict=False) if p != q), (len(x), len(y)))
+
+        diff_c = first_difference(ca, cb) if ca != cb else None
+        diff_l = first_difference(la, lb) if la != lb else None
         raise SystemExit(f"bulk build path disagrees with Store.record_review: cards {diff_c} logs {diff_l}")
     _log(f"bulk path verified against Store.record_review ({len(todo)} cards, {len(la)} grades)")
     for p in (a_path, b_path):

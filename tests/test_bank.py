@@ -13,7 +13,8 @@ from tests.helpers import SMALL_BANK, write
 
 def test_small_bank_loads_with_all_fields() -> None:
     questions = load_bank(SMALL_BANK)
-    assert [q.id for q in questions] == ["lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal", "kv-cache"]
+    assert [q.id for q in questions] == [
+        "lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal", "kv-cache"]
     lora = questions[0]
     assert lora.question == "LoRA 的原理是什么?"
     assert lora.tags == ("peft",)
@@ -25,12 +26,16 @@ def test_small_bank_loads_with_all_fields() -> None:
 
 BAD = [
     ("syntax", "version: 1\ncards:\n  - id: a\n    question: [oops\n", r"bad\.yaml:\d+: YAML syntax error"),
-    ("empty-question", "version: 1\ncards:\n  - id: a\n    question: '  '\n", r"bad\.yaml:3: card 'a' has a missing or empty question"),
-    ("missing-question", "version: 1\ncards:\n  - id: a\n    answer: x\n", r"bad\.yaml:3: card 'a' has a missing or empty question"),
+    ("empty-question", "version: 1\ncards:\n  - id: a\n    question: '  '\n",
+     r"bad\.yaml:3: card 'a' has a missing or empty question"),
+    ("missing-question", "version: 1\ncards:\n  - id: a\n    answer: x\n",
+     r"bad\.yaml:3: card 'a' has a missing or empty question"),
     ("duplicate-id", "version: 1\ncards:\n  - id: a\n    question: q1\n  - id: a\n    question: q2\n",
      r"bad\.yaml:5: duplicate id 'a' \(first used at line 3\)"),
-    ("wrong-type", "version: 1\ncards:\n  - id: a\n    question: q\n    tags: 7\n", r"bad\.yaml:3: card 'a': tags must be a list"),
-    ("wrong-type-question", "version: 1\ncards:\n  - id: a\n    question: 12\n", r"question must be text, not a number"),
+    ("wrong-type", "version: 1\ncards:\n  - id: a\n    question: q\n    tags: 7\n",
+     r"bad\.yaml:3: card 'a': tags must be a list"),
+    ("wrong-type-question", "version: 1\ncards:\n  - id: a\n    question: 12\n",
+     r"question must be text, not a number"),
     ("numeric-id", "version: 1\ncards:\n  - id: 12\n    question: q\n", r"id must be text"),
     ("unknown-version", "version: 2\ncards: []\n", r"bad\.yaml:1: unknown bank version 2"),
     ("no-version", "cards: []\n", r"missing 'version: 1'"),
@@ -57,7 +62,8 @@ def test_bad_bank_gets_one_line_error_naming_file_and_line(tmp_path: Path, name:
 
 def test_python_tag_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    path = write(tmp_path / "bad.yaml", f"version: 1\ncards:\n  - id: a\n    question: !!python/object/apply:os.system ['touch {marker}']\n")
+    path = write(tmp_path / "bad.yaml",
+                 f"version: 1\ncards:\n  - id: a\n    question: !!python/object/apply:os.system ['touch {marker}']\n")
     with pytest.raises(UserError):
         load_bank(path)
     assert not marker.exists()

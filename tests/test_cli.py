@@ -7,19 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from typer.core import TyperCommand, TyperGroup
 
-from tests.helpers import write
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
+from tests.helpers import Cli, ok, run, write
 
 
-def test_first_command_imports_the_bundled_bank_and_says_so(cli) -> None:  # type: ignore[no-untyped-def]
+def test_first_command_imports_the_bundled_bank_and_says_so(cli: Cli) -> None:
     result = ok(cli("list"))
     assert "First run: imported the bundled question bank" in result.output
     assert "5 added" in result.output
@@ -28,9 +23,12 @@ def test_first_command_imports_the_bundled_bank_and_says_so(cli) -> None:  # typ
     assert "First run" not in again.output
 
 
-def test_list_filters(cli) -> None:  # type: ignore[no-untyped-def]
+def test_list_filters(cli: Cli) -> None:
     ok(cli("list"))
-    ids = lambda *a: [c["id"] for c in json.loads(ok(cli("list", "--json", *a)).stdout)]  # noqa: E731
+
+    def ids(*args: str) -> list[str]:
+        return [c["id"] for c in json.loads(ok(cli("list", "--json", *args)).stdout)]
+
     assert ids("--tag", "attention") == ["attention-complexity"]
     assert ids("--search", "LoRA") == ["lora-principle"]
     assert ids("--search", "lora") == ["lora-principle"]  # case-insensitive for ASCII
@@ -43,14 +41,15 @@ def test_list_filters(cli) -> None:  # type: ignore[no-untyped-def]
     assert ids("--retired") == []
 
 
-def test_list_table_shows_text_literally(cli) -> None:  # type: ignore[no-untyped-def]
+def test_list_table_shows_text_literally(cli: Cli) -> None:
     out = ok(cli("list", "--search", "mask")).stdout
     assert "[mask]" in out
     assert "mask-literal" in out
 
 
-def test_add_list_show_edit_suspend_delete(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    added = ok(cli("add", "-q", "什么是 RoPE?", "-a", "旋转位置编码 $\\theta_i = 10000^{-2i/d}$", "-t", "positional-encoding"))
+def test_add_list_show_edit_suspend_delete(cli: Cli, tmp_path: Path) -> None:
+    added = ok(cli("add", "-q", "什么是 RoPE?", "-a", "旋转位置编码 $\\theta_i = 10000^{-2i/d}$",
+                   "-t", "positional-encoding"))
     card_id = added.stdout.strip().removeprefix("Added ")
     assert card_id.startswith("rope-")
     dup = cli("add", "-q", "什么是 RoPE?", "-a", "x")
@@ -77,7 +76,7 @@ def test_add_list_show_edit_suspend_delete(cli, tmp_path: Path) -> None:  # type
     assert gone.exit_code == 1 and "no card with id" in gone.output
 
 
-def test_add_answer_from_stdin_and_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_add_answer_from_stdin_and_file(cli: Cli, tmp_path: Path) -> None:
     first = ok(cli("add", "-q", "Q from stdin", "--answer-file", "-", input="line 1\nline 2\n"))
     card_id = first.stdout.split()[-1]
     assert json.loads(ok(cli("show", card_id, "--json")).stdout)["answer"] == "line 1\nline 2"
@@ -88,13 +87,13 @@ def test_add_answer_from_stdin_and_file(cli, tmp_path: Path) -> None:  # type: i
     assert missing.exit_code == 1 and "no such file" in missing.output
 
 
-def test_add_without_arguments_and_without_terminal_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_add_without_arguments_and_without_terminal_is_a_clear_error(cli: Cli) -> None:
     result = cli("add")
     assert result.exit_code == 1
     assert "no terminal" in result.output
 
 
-def test_edit_in_editor_keeps_schedule(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_edit_in_editor_keeps_schedule(cli: Cli, tmp_path: Path) -> None:
     ok(cli("list"))
     script = write(tmp_path / "ed.py", "import sys,re\np=sys.argv[1]\ns=open(p,encoding='utf-8').read()\n"
                    "s=s.replace('BN和LN的区别','BN 和 LN 的区别（改）')\nopen(p,'w',encoding='utf-8').write(s)\n")
@@ -106,7 +105,7 @@ def test_edit_in_editor_keeps_schedule(cli, tmp_path: Path) -> None:  # type: ig
     assert "No changes" in unchanged.stdout
 
 
-def test_edit_with_broken_yaml_keeps_the_text_and_the_card(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_edit_with_broken_yaml_keeps_the_text_and_the_card(cli: Cli, tmp_path: Path) -> None:
     ok(cli("list"))
     script = write(tmp_path / "ed.py", "import sys\nopen(sys.argv[1],'w').write('question: [unclosed\\n')\n")
     result = cli("edit", "bn-vs-ln", env={"EDITOR": f"{sys.executable} {script}"})
@@ -114,7 +113,7 @@ def test_edit_with_broken_yaml_keeps_the_text_and_the_card(cli, tmp_path: Path) 
     assert json.loads(ok(cli("show", "bn-vs-ln", "--json")).stdout)["question"] == "BN和LN的区别"
 
 
-def test_unknown_id_suggests_close_matches(cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_id_suggests_close_matches(cli: Cli) -> None:
     ok(cli("list"))
     result = cli("show", "lora-principal")
     assert result.exit_code == 1
@@ -123,11 +122,12 @@ def test_unknown_id_suggests_close_matches(cli) -> None:  # type: ignore[no-unty
     assert json.loads(ok(cli("list", "--suspended", "--json")).stdout) == []  # all or nothing
 
 
-def test_config_show_and_set_validates(cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_show_and_set_validates(cli: Cli) -> None:
     values = json.loads(ok(cli("config", "--json")).stdout)
     assert values == {"desired_retention": "0.9", "new_per_day": "20", "reviews_per_day": "200",
                       "day_starts_at": "4", "learning_steps": "1m 10m", "relearning_steps": "10m",
-                      "maximum_interval": "36500", "fsrs_parameters": FSRS_DEFAULTS, "sync_url": ""}
+                      "maximum_interval": "36500", "fsrs_parameters": FSRS_DEFAULTS,
+                      "backup_daily": "7", "backup_weekly": "4", "backup_keep_days": "30", "sync_url": ""}
     ok(cli("config", "set", "desired_retention", "0.85"))
     ok(cli("config", "set", "learning_steps", "1m 10m 1h"))
     for key, value, message in [
@@ -163,11 +163,32 @@ FSRS_DEFAULTS = ("0.212 1.2931 2.3065 8.2956 6.4133 0.8334 3.0194 0.001 1.8722 0
                  "0.2629 1.6483 0.6014 1.8729 0.5425 0.0912 0.0658 0.1542")
 
 
-def test_control_characters_never_reach_the_terminal(cli) -> None:  # type: ignore[no-untyped-def]
-    card_id = ok(cli("add", "-q", "evil \x1b[2J question", "-a", "bell \x07 and [/] and [bold]x[/bold]")).stdout.split()[-1]
+def test_control_characters_never_reach_the_terminal(cli: Cli) -> None:
+    added = ok(cli("add", "-q", "evil \x1b[2J question", "-a", "bell \x07 and [/] and [bold]x[/bold]"))
+    card_id = added.stdout.split()[-1]
     out = ok(cli("show", card_id)).stdout
     assert "\x1b" not in out and "\x07" not in out
     assert "␛[2J" in out and "[/]" in out and "[bold]x[/bold]" in out
+
+
+def _commands() -> dict[str, TyperCommand | TyperGroup]:
+    """Every command and subcommand by its words, e.g. ``"config reset"``."""
+    from typer.main import get_command
+
+    from llmcards.cli import app
+
+    found: dict[str, TyperCommand | TyperGroup] = {}
+
+    def walk(prefix: str, command: object) -> None:
+        assert isinstance(command, TyperCommand | TyperGroup), command
+        if prefix:
+            found[prefix] = command
+        if isinstance(command, TyperGroup):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+
+    walk("", get_command(app))
+    return found
 
 
 def _imported_modules(*args: str, env: dict[str, str]) -> set[str]:
@@ -178,8 +199,8 @@ def _imported_modules(*args: str, env: dict[str, str]) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["review", "--help"], ["list", "--help"], ["stats", "--help"],
-                                  ["config", "set", "--help"], ["import", "--help"], ["sync", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], *([*name.split(), "--help"] for name in _commands())],
+                         ids=" ".join)
 def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
     modules = _imported_modules(*args, env=env)
@@ -189,16 +210,24 @@ def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -
     assert not (tmp_path / "x.db").exists()
 
 
+def test_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout == f"llmcards {version('llmcards')}\n"
+
+
 def test_every_command_has_help_with_an_example() -> None:
-    from typer.main import get_command
+    commands = _commands()
+    assert {"review", "add", "list", "show", "edit", "suspend", "unsuspend", "delete", "import", "config",
+            "config set", "config reset", "stats", "sync"} <= set(commands)
+    for name, command in commands.items():
+        assert command.help and "Example: llmcards" in command.help, name
 
-    from llmcards.cli import app
 
-    root = get_command(app)
-    names = list(root.commands)  # type: ignore[attr-defined]
-    assert {"review", "add", "list", "show", "edit", "suspend", "unsuspend", "delete", "import", "config", "stats",
-            "sync"} <= set(names)
-    for name, command in root.commands.items():  # type: ignore[attr-defined]
-        subs = getattr(command, "commands", {}) or {}
-        for cmd in [command, *subs.values()]:
-            assert cmd.help and "Example: llmcards" in cmd.help, name
+def test_readme_shows_every_command() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    examples = [line.split("#")[0].split() for line in readme.splitlines() if line.startswith("llmcards ")]
+    for name in ["--version", *_commands()]:
+        words = ["llmcards", *name.split()]
+        assert any(example[:len(words)] == words for example in examples), f"README.md has no example of {name}"

@@ -12,7 +12,7 @@ from llmcards.config import format_steps, parse_steps
 from llmcards.models import Question
 from llmcards.text import markdown_source, neutralize, plain
 
-TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
 CONTROL = {chr(c) for c in range(0x20) if chr(c) not in "\t\n"} | {chr(0x7F)} | {chr(c) for c in range(0x80, 0xA0)}
 
 

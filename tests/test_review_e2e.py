@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
 
-from tests.helpers import SMALL_BANK
+from tests.helpers import expect_group, run, spawn, write
 
-TIMEOUT = 20
-
-
-def _spawn(db: Path, *args: str, now: str | None = None, **extra_env: str) -> pexpect.spawn:
-    env = {**os.environ, "LLMCARDS_BANK": str(SMALL_BANK), "TERM": "xterm-256color", "COLUMNS": "100",
-           "LINES": "40", "TZ": "UTC", **extra_env}
-    env.pop("NO_COLOR", None)
-    if now:
-        env["LLMCARDS_NOW"] = now
-    child = pexpect.spawn(sys.executable, ["-m", "llmcards", "--db", str(db), "review", *args], env=env,
-                          dimensions=(40, 100), encoding="utf-8", timeout=TIMEOUT)
-    return child
+NOW = "2026-03-02T12:00:00Z"
 
 
-def _query(db: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
+def _spawn(db: Path, *args: str, now: str | None = NOW, env: dict[str, str] | None = None,
+           size: tuple[int, int] = (40, 100)) -> pexpect.spawn[str]:
+    """``llmcards --db DB review ARGS`` on a terminal of ``size`` (rows, columns), at ``now``."""
+    return spawn("--db", str(db), "review", *args, size=size, now=now, env=env)
+
+
+def _query(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql, params).fetchall()
@@ -35,15 +30,15 @@ def _query(db: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[
         conn.close()
 
 
-def _logs(db: Path) -> list[tuple]:  # type: ignore[type-arg]
+def _logs(db: Path) -> list[tuple[Any, ...]]:
     return _query(db, "SELECT card_id, rating FROM review_logs ORDER BY id")
 
 
-def _state(db: Path, card_id: str) -> tuple:  # type: ignore[type-arg]
+def _state(db: Path, card_id: str) -> tuple[Any, ...]:
     return _query(db, "SELECT state, reps FROM cards WHERE id = ?", card_id)[0]
 
 
-def _reveal_and_grade(child: pexpect.spawn, question: str, key: str) -> None:
+def _reveal_and_grade(child: pexpect.spawn[str], question: str, key: str) -> None:
     """Wait for ``question``, show its answer, wait for the grade buttons, press ``key``."""
     child.expect(question)
     child.send(" ")
@@ -53,7 +48,7 @@ def _reveal_and_grade(child: pexpect.spawn, question: str, key: str) -> None:
 
 def test_reveal_grade_undo_quit(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    child = _spawn(db)
     child.expect("LoRA 的原理是什么")
     child.expect("show answer")
     child.send(" ")
@@ -81,7 +76,7 @@ def test_reveal_grade_undo_quit(tmp_path: Path) -> None:
 
 def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    child = _spawn(db)
     expected = []
     for question, card_id, key in [("LoRA 的原理是什么", "lora-principle", "3"), ("BN和LN的区别", "bn-vs-ln", "1"),
                                    ("Attention 计算复杂度", "attention-complexity", "4")]:
@@ -90,7 +85,7 @@ def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
     child.expect("What does \\[mask\\] mean in BERT")  # the fourth card is on screen, its text literal
     child.send(" ")
     child.expect("The \\[mask\\] token; 15% of tokens")
-    os.kill(child.pid, signal.SIGKILL)
+    child.kill(signal.SIGKILL)
     child.expect(pexpect.EOF)
     child.close()
     assert child.signalstatus == signal.SIGKILL
@@ -100,7 +95,7 @@ def test_sigkill_mid_session_keeps_every_grade(tmp_path: Path) -> None:
 
 def test_ctrl_c_quits_cleanly_with_a_summary(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    child = _spawn(db, now="2026-03-02T12:00:00Z")
+    child = _spawn(db)
     _reveal_and_grade(child, "LoRA 的原理是什么", "2")
     child.expect("BN和LN的区别")
     child.sendintr()
@@ -114,9 +109,9 @@ def test_ctrl_c_quits_cleanly_with_a_summary(tmp_path: Path) -> None:
 
 def test_two_sessions_at_once_lose_no_grade(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    first = _spawn(db, now="2026-03-02T12:00:00Z")
+    first = _spawn(db)
     first.expect("LoRA 的原理是什么")
-    second = _spawn(db, "--cram", now="2026-03-02T12:00:00Z")
+    second = _spawn(db, "--cram")
     second.expect("CRAM")
     for _ in range(3):
         for child in (first, second):
@@ -136,7 +131,7 @@ def test_two_sessions_at_once_lose_no_grade(tmp_path: Path) -> None:
 
 def test_nothing_due_says_when_and_how_to_cram(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    child = _spawn(db, "--no-new", now="2026-03-02T12:00:00Z")
+    child = _spawn(db, "--no-new")
     child.expect("No cards reviewed")
     child.expect("llmcards review --cram")
     child.expect(pexpect.EOF)
@@ -145,9 +140,7 @@ def test_nothing_due_says_when_and_how_to_cram(tmp_path: Path) -> None:
 def test_review_without_a_terminal_is_a_clear_error(tmp_path: Path) -> None:
     import subprocess
 
-    env = {**os.environ, "LLMCARDS_BANK": str(SMALL_BANK)}
-    result = subprocess.run([sys.executable, "-m", "llmcards", "--db", str(tmp_path / "s.db"), "review"],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
+    result = run("--db", str(tmp_path / "s.db"), "review", stdin=subprocess.DEVNULL)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: review needs an interactive terminal")
     assert "Traceback" not in result.stderr
@@ -155,18 +148,15 @@ def test_review_without_a_terminal_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("width", [40, 100])
 def test_long_chinese_answer_wraps_and_scrolls(tmp_path: Path, width: int) -> None:
-    bank = tmp_path / "bank.yaml"
-    long_answer = "\n".join(f"- 第{i}点：大模型的训练需要大量的数据和计算资源，注意力机制的复杂度是平方级别的。" for i in range(60))
-    bank.write_text("version: 1\ncards:\n  - id: long\n    question: 长答案\n    answer: |\n"
-                    + "\n".join("      " + line for line in long_answer.splitlines()) + "\n", encoding="utf-8")
-    env = {**os.environ, "LLMCARDS_BANK": str(bank), "TERM": "xterm", "TZ": "UTC"}
-    child = pexpect.spawn(sys.executable, ["-m", "llmcards", "--db", str(tmp_path / "s.db"), "review"], env=env,
-                          dimensions=(24, width), encoding="utf-8", timeout=TIMEOUT)
+    point = "大模型的训练需要大量的数据和计算资源，注意力机制的复杂度是平方级别的。"
+    long_answer = "\n".join(f"      - 第{i}点：{point}" for i in range(60))
+    bank = write(tmp_path / "bank.yaml",
+                 f"version: 1\ncards:\n  - id: long\n    question: 长答案\n    answer: |\n{long_answer}\n")
+    child = _spawn(tmp_path / "s.db", now=None, env={"LLMCARDS_BANK": str(bank)}, size=(24, width))
     child.expect("长答案")
     child.send(" ")
     child.expect("scroll — lines 1-")
-    child.expect("of (\\d+)")
-    total = int(child.match.group(1))
+    total = int(expect_group(child, "of (\\d+)"))
     child.send("\x1b[6~")  # PgDn
     child.expect("第\\d+点")
     child.expect(f"scroll — lines \\d+-\\d+ of {total}")
@@ -180,7 +170,7 @@ def test_edit_suspend_and_bury_keys(tmp_path: Path) -> None:
     script.write_text("import sys\np=sys.argv[1]\ns=open(p,encoding='utf-8').read()\n"
                       "open(p,'w',encoding='utf-8').write(s.replace('LoRA 的原理是什么?','LoRA 原理（改）'))\n",
                       encoding="utf-8")
-    child = _spawn(db, now="2026-03-02T12:00:00Z", EDITOR=f"{sys.executable} {script}")
+    child = _spawn(db, env={"EDITOR": f"{sys.executable} {script}"})
     child.expect("LoRA 的原理是什么")
     child.send("e")
     child.expect("LoRA 原理（改）")  # the edited card is back on screen
@@ -198,11 +188,36 @@ def test_edit_suspend_and_bury_keys(tmp_path: Path) -> None:
 
 
 def test_screen_redraws_when_the_terminal_is_resized(tmp_path: Path) -> None:
-    child = _spawn(tmp_path / "s.db", now="2026-03-02T12:00:00Z")
-    child.expect("╰─+╯")
-    assert len(child.after) == 100
+    child = _spawn(tmp_path / "s.db")
+    assert len(expect_group(child, "╰─+╯", 0)) == 100
     child.setwinsize(30, 50)
-    child.expect("╰─+╯")
-    assert len(child.after) == 50
+    assert len(expect_group(child, "╰─+╯", 0)) == 50
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_a_review_takes_the_days_backup_at_its_first_grade_and_finishes_it_before_exit(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    child = _spawn(db, now="2026-03-02T12:00:00Z")  # the first run creates the store: no backup of nothing
+    child.expect("show answer")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    assert not (tmp_path / "backups").exists()
+    child = _spawn(db, now="2026-03-02T12:05:00Z")
+    child.expect("LoRA 的原理是什么")
+    child.expect("show answer")
+    assert not (tmp_path / "backups").exists()  # the first card is on screen before any copy
+    child.send(" ")
+    child.expect("Again")
+    child.send("3")
+    _reveal_and_grade(child, "BN和LN的区别", "3")
+    child.expect("Attention 计算复杂度")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    (backup,) = (tmp_path / "backups").iterdir()
+    assert backup.name == "s-20260302T120500Z-daily.db"
+    assert _query(backup, "SELECT count(*) FROM review_logs") == [(0,)]  # the store before the day's first grade
+    assert _query(backup, "SELECT count(*) FROM cards") == [(5,)]
+    assert len(_logs(db)) == 2

@@ -76,7 +76,8 @@ def test_naive_datetimes_are_rejected_before_fsrs() -> None:
 
 
 def test_steps_parse_and_format() -> None:
-    assert parse_steps("1m 10m 1h 2d") == (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(days=2))
+    assert parse_steps("1m 10m 1h 2d") == (
+        timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(days=2))
     assert parse_steps("") == ()
     with pytest.raises(ValueError):
         parse_steps("10 minutes")

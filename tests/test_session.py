@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from llmcards.config import Settings
-from llmcards.models import Grade, Question, State
+from llmcards.models import Card, Grade, Question, State
 from llmcards.session import Session, SessionOptions
 from llmcards.store import CardFilter, Store, StudiedOn
 from llmcards.sync import sync_questions
@@ -25,8 +25,18 @@ def _store(tmp_path: Path, n: int = 30, tags: dict[int, tuple[str, ...]] | None 
     return store
 
 
-def _start(store: Store, now: datetime, settings: Settings = Settings(), **options: object) -> Session:
-    return Session.start(store, settings, now, SessionOptions(**options), tz=NY, fuzz=False)  # type: ignore[arg-type]
+def _start(store: Store, now: datetime, settings: Settings | None = None, *, tags: tuple[str, ...] = (),
+           limit: int | None = None, no_new: bool = False, cram: bool = False,
+           include_unanswered: bool = False) -> Session:
+    options = SessionOptions(tags=tags, limit=limit, no_new=no_new, cram=cram, include_unanswered=include_unanswered)
+    return Session.start(store, settings or Settings(), now, options, tz=NY, fuzz=False)
+
+
+def _next(session: Session, now: datetime) -> Card:
+    """The card the session shows now (there must be one)."""
+    card = session.next_card(now)
+    assert card is not None
+    return card
 
 
 def _drain(session: Session, now: datetime, grade: Grade = Grade.GOOD) -> list[str]:
@@ -70,7 +80,7 @@ def test_due_cards_come_before_new_cards_and_limit_and_tags_apply(tmp_path: Path
     _drain(_start(store, T0, settings), T0)  # c00, c01 become review cards
     later = T0 + timedelta(days=40)
     session = _start(store, later, Settings(new_per_day=2, learning_steps=()))
-    assert [session.next_card(later).id] == ["c00"]  # type: ignore[union-attr]
+    assert _next(session, later).id == "c00"
     assert _drain(session, later) == ["c00", "c01", "c02", "c03"]
     much_later = later + timedelta(days=60)
     tagged = _start(store, much_later, Settings(new_per_day=5), tags=("b",))
@@ -89,8 +99,8 @@ def test_again_brings_the_card_back_in_the_same_session(tmp_path: Path) -> None:
     assert after.state == State.LEARNING and after.due == T0 + timedelta(minutes=1)
     assert session.counts(T0).learning == 1
     # Not due yet and another card waits: the other card comes first.
-    assert session.next_card(T0).id == "c01"  # type: ignore[union-attr]
-    session.answer(session.next_card(T0), Grade.GOOD, T0)  # type: ignore[arg-type]
+    assert _next(session, T0).id == "c01"
+    session.answer(_next(session, T0), Grade.GOOD, T0)
     # Nothing else left: look up to 20 minutes ahead, so c00 (due in 1m) and c01 (due in 10m) return.
     back = session.next_card(T0)
     assert back is not None and back.id == "c00" and back.schedule.due == T0 + timedelta(minutes=1)
@@ -106,7 +116,7 @@ def test_learning_card_due_beyond_20_minutes_ends_the_session(tmp_path: Path) ->
     store = _store(tmp_path, 1)
     settings = Settings(new_per_day=1, learning_steps=(timedelta(minutes=30),))
     session = _start(store, T0, settings)
-    session.answer(session.next_card(T0), Grade.AGAIN, T0)  # type: ignore[arg-type]
+    session.answer(_next(session, T0), Grade.AGAIN, T0)
     assert session.next_card(T0) is None
     assert session.next_card(T0 + timedelta(minutes=10)) is not None  # now within 20 minutes
     summary = session.summary(T0)
@@ -127,11 +137,11 @@ def test_undo_restores_state_and_deletes_the_log(tmp_path: Path) -> None:
     assert undone is not None and undone.id == card.id
     assert store.cards.require(card.id).schedule == before
     assert store.cards.history(card.id) == []
-    assert session.next_card(T0).id == card.id  # type: ignore[union-attr]
+    assert _next(session, T0).id == card.id
     assert session.counts(T0).new == 3
     assert session.undo() is None
     # Undo of an Again also removes the same-session relearning copy.
-    session.answer(session.next_card(T0), Grade.AGAIN, T0)  # type: ignore[arg-type]
+    session.answer(_next(session, T0), Grade.AGAIN, T0)
     assert session.counts(T0).learning == 1
     session.undo()
     assert session.counts(T0) .learning == 0 and session.counts(T0).new == 3
@@ -145,8 +155,7 @@ def test_cram_logs_grades_but_leaves_the_schedule(tmp_path: Path) -> None:
     assert _start(store, later, Settings()).counts(later).total == 0
     cram = _start(store, later, Settings(), cram=True)
     assert cram.counts(later).review == 3
-    first = cram.next_card(later)
-    cram.answer(first, Grade.AGAIN, later)  # type: ignore[arg-type]
+    cram.answer(_next(cram, later), Grade.AGAIN, later)
     assert cram.counts(later).review == 3  # the failed card comes back at the end
     seen = _drain(cram, later)
     assert seen == ["c01", "c02", "c00"]
@@ -160,8 +169,8 @@ def test_cram_logs_grades_but_leaves_the_schedule(tmp_path: Path) -> None:
 def test_suspend_and_bury_leave_the_session(tmp_path: Path) -> None:
     store = _store(tmp_path, 3)
     session = _start(store, T0, Settings(new_per_day=3))
-    session.suspend(session.next_card(T0), T0)  # type: ignore[arg-type]
-    session.bury(session.next_card(T0), T0)  # type: ignore[arg-type]
+    session.suspend(_next(session, T0), T0)
+    session.bury(_next(session, T0), T0)
     assert [c.id for c in session.new] == ["c02"]
     assert store.cards.require("c00").suspended
     assert store.cards.require("c01").buried_until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # 04:00 EST

@@ -1,119 +1,34 @@
-"""``llmcards stats``: every figure against a store built with known reviews at known times.
+"""``llmcards stats``' figures: each one against a store built with known reviews at known times.
 
-The clock is pinned (``now`` passed explicitly, ``LLMCARDS_NOW`` for the CLI) and so is the
-time zone (UTC), with the default study-day rollover at 04:00.
+The clock is pinned (``now`` passed explicitly) and so is the time zone (UTC), with the default
+study-day rollover at 04:00. The store is the ``history`` fixture (conftest.py); the text is tested
+in test_render_stats.py and the command in test_stats_cli.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import time
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from rich.cells import cell_len
-from rich.console import Console
 
 from llmcards.config import Settings
 from llmcards.errors import UserError
-from llmcards.models import CardState, Grade, Question, State
-from llmcards.render_stats import hbar, heat_level, heat_ranges, stats_renderable
-from llmcards.scheduler import forgetting_curve, study_day
-from llmcards.stats import Stats, compute_stats, to_json
+from llmcards.models import Grade
+from llmcards.scheduler import forgetting_curve
+from llmcards.stats import compute_stats, to_json
 from llmcards.store import Store
-from llmcards.sync import sync_questions
-
-UTC = ZoneInfo("UTC")
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday; study day 2026-03-02
-SETTINGS = Settings()  # day_starts_at = 4
-LONG_ZH = "请详细解释旋转位置编码（RoPE）的原理，以及它为什么能够外推到比训练时更长的上下文长度，并与绝对位置编码比较"
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-
-
-def review_state(last: str, days: float, stability: float, *, state: State = State.REVIEW,
-                 reps: int = 1, lapses: int = 0) -> CardState:
-    last_review = at(last)
-    return CardState(state=state, step=None if state == State.REVIEW else 0, stability=stability,
-                     difficulty=5.0, due=last_review + timedelta(days=days), last_review=last_review,
-                     reps=reps, lapses=lapses)
-
-
-def grade(store: Store, card_id: str, when: str, rating: Grade, after: CardState, *,
-          ms: int, cram: bool = False) -> None:
-    before = store.cards.require(card_id).schedule
-    reviewed_at = at(when)
-    store.queue.record_review(card_id, before, after, rating=rating, reviewed_at=reviewed_at,
-                        study_day=study_day(reviewed_at, SETTINGS.day_starts_at, UTC), duration_ms=ms, cram=cram)
+from tests.helpers import LONG_ZH, NOW, UTC, at, record_grade, review_state, stats_at
 
 
 def fsrs_retrievability(stability: float, last_review: str, now: datetime = NOW) -> float:
+    """fsrs's own retrievability of a review card, to check ours against."""
     import fsrs
 
     card = fsrs.Card(card_id=1, state=fsrs.State.Review, step=None, stability=stability, difficulty=5.0,
                      due=now, last_review=at(last_review))
     return float(fsrs.Scheduler().get_card_retrievability(card, now))
-
-
-@pytest.fixture
-def history(store: Store) -> Store:
-    """The small bank plus two user cards, with ten reviews:
-
-    | # | UTC time         | study day  | card                 | grade | before     | interval before | cram |  ms   |
-    |---|------------------|------------|----------------------|-------|------------|-----------------|------|-------|
-    | 1 | 01-01 10:00      | 01-01      | lora-principle       | Good  | new        |                 |      | 10000 |
-    | 2 | 01-31 10:00      | 01-31      | lora-principle       | Good  | review     | 30 d (mature)   |      |  8000 |
-    | 3 | 02-27 10:00      | 02-27      | bn-vs-ln             | Good  | new        |                 |      | 12000 |
-    | 4 | 02-28 10:00      | 02-28      | zh-long              | Good  | new        |                 |      |  6000 |
-    | 5 | 03-02 03:30      | 03-01 (!)  | bn-vs-ln             | Again | review     | 3 d (young)     |      | 15000 |
-    | 6 | 03-02 04:30      | 03-02      | bn-vs-ln             | Good  | relearning | 10 min          |      |  5000 |
-    | 7 | 03-02 09:00      | 03-02      | attention-complexity | Good  | new        |                 |      | 20000 |
-    | 8 | 03-02 09:10      | 03-02      | attention-complexity | Again | learning   | 10 min          |      |  7000 |
-    | 9 | 03-02 10:00      | 03-02      | zh-long              | Good  | review     | 2 d (young)     |      |  9000 |
-    |10 | 03-02 11:00      | 03-02      | lora-principle       | Easy  | review     | 60 d (mature)   | cram |  3000 |
-
-    Then zh-long (8 lapses: a leech) is suspended and old-card is retired. At NOW:
-    lora mature (due 04-01), bn young (due 03-03 03:30, still study day 03-02), attention
-    learning and overdue (due 09:11), zh-long suspended, mask-literal and kv-cache new
-    (kv-cache has no answer), old-card retired.
-    """
-    s = store
-    s.cards.add(Question(id="zh-long", question=LONG_ZH, answer="旋转矩阵", tags=("位置编码",)), now=NOW)
-    sync_questions(s, [Question(id="old-card", question="旧卡片", tags=("peft",))], origin="user",
-                     import_path="old.yaml", now=NOW, source="old.yaml")
-    sync_questions(s, [], origin="user", import_path="old.yaml", now=NOW, source="old.yaml")
-
-    grade(s, "lora-principle", "2026-01-01 10:00", Grade.GOOD, review_state("2026-01-01 10:00", 30, 30), ms=10000)
-    grade(s, "lora-principle", "2026-01-31 10:00", Grade.GOOD,
-          review_state("2026-01-31 10:00", 60, 60, reps=2), ms=8000)
-    grade(s, "bn-vs-ln", "2026-02-27 10:00", Grade.GOOD, review_state("2026-02-27 10:00", 3, 3), ms=12000)
-    grade(s, "zh-long", "2026-02-28 10:00", Grade.GOOD, review_state("2026-02-28 10:00", 2, 2, lapses=7), ms=6000)
-    grade(s, "bn-vs-ln", "2026-03-02 03:30", Grade.AGAIN,
-          review_state("2026-03-02 03:30", 10 / 1440, 1.0, state=State.RELEARNING, reps=2, lapses=1), ms=15000)
-    grade(s, "bn-vs-ln", "2026-03-02 04:30", Grade.GOOD,
-          review_state("2026-03-02 04:30", 23 / 24, 1.5, reps=3, lapses=1), ms=5000)
-    grade(s, "attention-complexity", "2026-03-02 09:00", Grade.GOOD,
-          review_state("2026-03-02 09:00", 10 / 1440, 2.0, state=State.LEARNING), ms=20000)
-    grade(s, "attention-complexity", "2026-03-02 09:10", Grade.AGAIN,
-          review_state("2026-03-02 09:10", 1 / 1440, 1.2, state=State.LEARNING, reps=2), ms=7000)
-    grade(s, "zh-long", "2026-03-02 10:00", Grade.GOOD,
-          review_state("2026-03-02 10:00", 10, 10, reps=2, lapses=8), ms=9000)
-    grade(s, "lora-principle", "2026-03-02 11:00", Grade.EASY,
-          review_state("2026-03-02 11:00", 200, 200, reps=3), ms=3000, cram=True)
-    s.cards.set_suspended(["zh-long"], True, now=NOW)
-    return s
-
-
-def stats_at(store: Store, now: datetime = NOW, **kw: Any) -> Stats:
-    return compute_stats(store, now, SETTINGS, tz=UTC, **kw)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -158,9 +73,10 @@ def test_card_counts(history: Store) -> None:
 
 
 def test_mature_starts_at_an_interval_of_21_days(store: Store) -> None:
-    grade(store, "lora-principle", "2026-03-01 10:00", Grade.GOOD, review_state("2026-03-01 10:00", 21, 21), ms=1)
-    grade(store, "bn-vs-ln", "2026-03-01 10:00", Grade.GOOD,
-          review_state("2026-03-01 10:00", 21 - 1 / 86400, 21), ms=1)
+    record_grade(store, "lora-principle", "2026-03-01 10:00", Grade.GOOD, review_state("2026-03-01 10:00", 21, 21),
+                 ms=1)
+    record_grade(store, "bn-vs-ln", "2026-03-01 10:00", Grade.GOOD,
+                 review_state("2026-03-01 10:00", 21 - 1 / 86400, 21), ms=1)
     c = stats_at(store).cards
     assert (c.young, c.mature) == (1, 1)
 
@@ -217,7 +133,8 @@ def test_true_retention_by_span_young_and_mature(history: Store) -> None:
 def test_retrievability_matches_fsrs(history: Store) -> None:
     m = stats_at(history).memory
     lora = fsrs_retrievability(60, "2026-01-31 10:00")  # 30 whole days after its last (non-cram) review
-    assert lora == pytest.approx((1 + forgetting_curve(Settings().fsrs_parameters)[1] * 30 / 60) ** -forgetting_curve(Settings().fsrs_parameters)[0])
+    decay, factor = forgetting_curve(Settings().fsrs_parameters)
+    assert lora == pytest.approx((1 + factor * 30 / 60) ** -decay)
     # bn and attention were reviewed today (0 whole days: R = 1); zh-long is suspended
     assert m.cards == 3
     assert m.known == pytest.approx(lora + 1.0 + 1.0, rel=1e-12)
@@ -255,7 +172,8 @@ def test_hardest_cards_and_leeches(history: Store) -> None:
 def test_tag_restricts_everything(history: Store) -> None:
     s = stats_at(history, tag="peft", days=31)
     assert s.tag == "peft"
-    assert (s.today.reviews, s.today.cards, s.today.new, s.today.time_ms, s.today.retention.reviews) == (1, 1, 0, 3000, 0)
+    today = s.today
+    assert (today.reviews, today.cards, today.new, today.time_ms, today.retention.reviews) == (1, 1, 0, 3000, 0)
     assert (s.streak.current, s.streak.longest) == (1, 1)  # 01-01, 01-31, 03-02
     assert (s.cards.mature, s.cards.retired, s.cards.total) == (1, 1, 2)
     assert (s.future.total, s.future.days[30].cards, s.future.overdue) == (1, 1, 0)
@@ -285,17 +203,11 @@ def test_empty_store(tmp_path: Path) -> None:
             stats_at(empty, tag="x")
         data = to_json(s)
         assert data["cards"]["total"] == 0 and data["retrievability"]["average"] is None
-        for width in (80, 120):
-            text = render(s, width)
-            assert "No cards yet" in text and fits(text, width)
 
 
 def test_store_without_reviews(store: Store) -> None:
     s = stats_at(store)
     assert s.has_cards and not s.has_reviews and s.cards.new == 5
-    for width in (80, 120):
-        text = render(s, width)
-        assert "No reviews yet" in text and "llmcards review" in text and fits(text, width)
 
 
 def test_pow_fallback_when_sqlite_lacks_math_functions(history: Store) -> None:
@@ -332,97 +244,3 @@ def test_json_keys(history: Store) -> None:
                                   "status": "suspended", "leech": True}
     assert (data["now"], data["study_day"], data["day_starts_at"], data["tag"]) == (
         "2026-03-02T12:00:00Z", "2026-03-02", 4, None)
-
-
-# ----------------------------------------------------------------------------- text
-def render(stats: Stats, width: int) -> str:
-    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
-    console.print(stats_renderable(stats))
-    return console.file.getvalue()  # type: ignore[attr-defined]
-
-
-def fits(text: str, width: int) -> bool:
-    return all(cell_len(line) <= width for line in text.splitlines())
-
-
-@pytest.mark.parametrize("width", [80, 120])
-def test_text_fits_the_width(history: Store, width: int) -> None:
-    text = render(stats_at(history), width)
-    assert fits(text, width), "\n".join(line for line in text.splitlines() if cell_len(line) > width)
-    for expected in ("studied", "4 cards, 5 reviews in 0m 44s", "1 new", "1 Again", "100.0% (1 of 1)",
-                     "4 days (longest 4 days)", "mature (≥21d)", "Due now: 1", "1 card in the next 30 days",
-                     "Past year: 10 reviews on 6 days · busiest day 5", "last 365 days", "66.7% (3)",
-                     "位置编码", "zh-long", "leech", "bn-vs-ln"):
-        assert expected in text, expected
-    assert "请详细解释" in text  # the wide question is cut to fit, not dropped
-    assert ("a wider terminal shows the whole year" in text) == (width < 110)
-
-
-def test_heatmap_shows_fewer_weeks_when_narrow(history: Store) -> None:
-    stats = stats_at(history)
-    for width, weeks in ((120, 53), (80, 38), (40, 18)):
-        text = render(stats, width)
-        assert fits(text, width)
-        mon = next(line for line in text.splitlines() if line.startswith("Mon "))
-        assert len(mon.rstrip()) == 4 + 2 * weeks - 1, (width, mon)
-
-
-def test_future_due_chart_groups_days_when_narrow(history: Store) -> None:
-    text = render(stats_at(history, days=365), 80)
-    assert fits(text, 80) and "each column is 5 days" in text
-
-
-def test_bars_and_heat_levels() -> None:
-    assert hbar(0, 10, 8) == "" and hbar(10, 10, 8) == "█" * 8 and hbar(5, 10, 4) == "██"
-    assert hbar(1, 1000, 8) == "▏"  # a non-zero value stays visible
-    assert [heat_level(n, 8) for n in (0, 1, 2, 3, 4, 8)] == [0, 1, 1, 2, 2, 4]
-    assert heat_ranges(8) == [(0, 0, 0), (1, 1, 2), (2, 3, 4), (3, 5, 6), (4, 7, 8)]
-    assert heat_ranges(2) == [(0, 0, 0), (2, 1, 1), (4, 2, 2)]  # levels with no count are left out
-    assert all(heat_level(n, 2) in (2, 4) for n in (1, 2))
-
-
-# ----------------------------------------------------------------------------- CLI
-@pytest.fixture
-def utc_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """The machine's time zone pinned to UTC (the CLI uses it), and the clock pinned to NOW."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield {"LLMCARDS_NOW": "2026-03-02T12:00:00Z"}
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.mark.parametrize("width", [80, 120])
-def test_cli_text_at_80_and_120_columns(cli, history: Store, utc_clock: dict[str, str], width: int) -> None:  # type: ignore[no-untyped-def]
-    result = cli("stats", env={**utc_clock, "COLUMNS": str(width)})
-    assert result.exit_code == 0, result.output
-    out = result.stdout
-    assert fits(out, width), "\n".join(line for line in out.splitlines() if cell_len(line) > width)
-    assert "study day 2026-03-02" in out and "4 days (longest 4 days)" in out and "leech" in out
-
-
-def test_cli_json_matches_compute_stats(cli, history: Store, utc_clock: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    result = cli("stats", "--json", "--days", "31", env=utc_clock)
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert data == json.loads(json.dumps(to_json(stats_at(history, days=31))))
-    assert len(data["future_due"]["days"]) == 31 and data["future_due"]["total"] == 2
-
-
-def test_cli_tag_and_errors(cli, history: Store, utc_clock: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    data = json.loads(cli("stats", "--tag", "peft", "--json", env=utc_clock).stdout)
-    assert data["tag"] == "peft" and [t["tag"] for t in data["tags"]] == ["peft"]
-    text = cli("stats", "--tag", "位置编码", env={**utc_clock, "COLUMNS": "80"})
-    assert text.exit_code == 0 and "tag 位置编码" in text.stdout and fits(text.stdout, 80)
-    bad = cli("stats", "--tag", "nope", env=utc_clock)
-    assert bad.exit_code == 1 and "no card has the tag 'nope'; tags: attention" in bad.output
-    assert len(bad.output.strip().splitlines()) == 1
-    zero = cli("stats", "--days", "0", env=utc_clock)
-    assert zero.exit_code == 2
-
-
-def test_cli_on_a_fresh_store(cli, utc_clock: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    result = cli("stats", env={**utc_clock, "COLUMNS": "80"})
-    assert result.exit_code == 0, result.output
-    assert "No reviews yet" in result.stdout and fits(result.stdout, 80)
-    assert os.environ.get("LLMCARDS_NOW") is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,19 +11,21 @@ import pytest
 from llmcards.bank import load_bank
 from llmcards.config import Settings
 from llmcards.errors import UserError
-from llmcards.models import Grade, State
+from llmcards.models import CardState, Grade, Question, State, SyncReport
 from llmcards.scheduler import Scheduler
-from llmcards.store import Store
+from llmcards.store import CardFilter, Store
 from llmcards.sync import import_file, sync_questions
-from tests.helpers import NOW, SMALL_BANK, snapshot, write
+from tests.helpers import NOW, SMALL_BANK, Cli, snapshot, write
+
+TWO_CARDS = "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n"
 
 
-def _sync(store: Store, questions: list, when=NOW):  # type: ignore[no-untyped-def]
+def _sync(store: Store, questions: list[Question], when: datetime = NOW) -> SyncReport:
     return sync_questions(store, questions, origin="bank", import_path=None, now=when, source="bank")
 
 
 def test_first_sync_adds_everything_in_order(store: Store) -> None:
-    cards = store.cards.list(__import__("llmcards.store", fromlist=["CardFilter"]).CardFilter(), now=NOW)
+    cards = store.cards.list(CardFilter(), now=NOW)
     assert [c.id for c in cards] == ["lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal", "kv-cache"]
     assert all(c.schedule.state == State.NEW and c.origin == "bank" for c in cards)
 
@@ -35,7 +37,7 @@ def test_second_sync_changes_nothing(store: Store) -> None:
     assert not report.changed
 
 
-def _grade(store: Store, card_id: str, grade: Grade):  # type: ignore[no-untyped-def]
+def _grade(store: Store, card_id: str, grade: Grade) -> CardState:
     """Grade a card at NOW (fuzz off) and commit it; returns its new state."""
     card = store.cards.require(card_id)
     after = Scheduler(Settings(), fuzz=False).review(card.schedule, grade, NOW, card_id=card_id)
@@ -81,7 +83,7 @@ def test_user_file_cannot_take_over_a_bank_id(store: Store, tmp_path: Path) -> N
 
 
 def test_user_file_sync_retires_only_its_own_cards(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    path = write(tmp_path / "mine.yaml", TWO_CARDS)
     assert import_file(store, path, now=NOW).added == ["a1", "a2"]
     write(path, "version: 1\ncards:\n  - id: a1\n    question: q1\n")
     report = import_file(store, path, now=NOW)
@@ -99,7 +101,7 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("kind", [*BAD_FILES, "not-utf8", "missing"])
-def test_bad_import_leaves_store_byte_for_byte_unchanged(cli, db_path: Path, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_import_leaves_store_byte_for_byte_unchanged(cli: Cli, db_path: Path, tmp_path: Path, kind: str) -> None:
     assert cli("list").exit_code == 0  # creates the store and imports the bundled bank
     good = write(tmp_path / "good.yaml", "version: 1\ncards:\n  - id: x\n    question: kept\n")
     assert cli("import", str(good)).exit_code == 0
@@ -118,7 +120,8 @@ def test_bad_import_leaves_store_byte_for_byte_unchanged(cli, db_path: Path, tmp
 
 
 def test_bad_card_in_the_middle_imports_nothing(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path / "half.yaml", "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
+    path = write(tmp_path / "half.yaml",
+                 "version: 1\ncards:\n  - id: ok1\n    question: fine\n  - id: bad\n    question: ''\n")
     with pytest.raises(UserError):
         import_file(store, path, now=NOW)
     assert store.cards.get("ok1") is None
@@ -143,13 +146,13 @@ def test_unchanged_reimport_is_recognised_without_parsing(store: Store, tmp_path
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import llmcards.bank
 
-    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: a1\n    question: q1\n  - id: a2\n    question: q2\n")
+    path = write(tmp_path / "mine.yaml", TWO_CARDS)
     assert import_file(store, path, now=NOW).added == ["a1", "a2"]
 
     def no_parse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the unchanged file was parsed again")
 
-    monkeypatch.setattr(llmcards.bank, "parse_bank", no_parse)
+    monkeypatch.setattr(llmcards.bank, "parse_bank_file", no_parse)
     again = import_file(store, path, now=NOW)
     assert again.unchanged == ["a1", "a2"] and not again.changed
     monkeypatch.undo()

@@ -19,12 +19,13 @@ def test_formulas_become_unicode() -> None:
     assert latex_to_unicode(r"\frac{1}{\sqrt{d_k}}") == "1/√(d_k)"
     assert latex_to_unicode(r"N \propto C^{0.73}") == "N ∝ C^0.73"
     assert latex_to_unicode(r"C \approx 6ND") == "C ≈ 6ND"
-    assert latex_to_unicode(r"\sum_{i=1}^{n} x_i") == "∑_(i = 1)^n x_i"
+    assert latex_to_unicode(r"\sum_{i=1}^{n} x_i") == "∑_(i=1)^n x_i"
     assert latex_to_unicode(r"pos/10000^{2i/d_{model}}") == "pos/10000^(2i/d_model)"
     assert latex_to_unicode(r"e^{-\lambda t}") == "e^(-λt)"
     assert latex_to_unicode(r"4\Phi+ 4\Phi") == "4Φ + 4Φ"
     assert latex_to_unicode(r"n_{vocab}\times d_{hidden}") == "n_vocab × d_hidden"
-    assert latex_to_unicode(r"\text{softmax}\left(\frac{QK^T}{\sqrt{d_{\text{key}}}}\right)") == "softmax(QK^T/√(d_key))"
+    attention = r"\text{softmax}\left(\frac{QK^T}{\sqrt{d_{\text{key}}}}\right)"
+    assert latex_to_unicode(attention) == "softmax(QKᵀ/√(d_key))"
     assert latex_to_unicode(r"50% \cdot x").replace(" ", "") == "50%·x"  # % is not a LaTeX comment here
 
 

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from llmcards.errors import UserError
 from llmcards.models import Question
 
 BANK_VERSION = 1
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-CARD_FIELDS = ("id", "question", "answer", "tags", "sources")
+CARD_FIELDS = ("id", "question", "answer", "tags", "sources", "suspended")
+EXPORT_KEY = "exported_at"  # a top-level key that marks a file written by `llmcards export`
 _LINE = "__line__"
+
+
+@dataclass(frozen=True)
+class BankFile:
+    """A parsed bank file: its cards, and whether ``llmcards export`` wrote it (``exported_at``)."""
+
+    questions: list[Question]
+    exported: bool = False
 
 
 BANK_ENV = "LLMCARDS_BANK"
@@ -32,22 +44,34 @@ def bundled_bank_path() -> Path:
     override = os.environ.get(BANK_ENV)
     if override:
         return Path(override).expanduser()
-    packaged = resources.files("llmcards").joinpath("data", "questions.yaml")
+    packaged = resources.files("llmcards") / "data" / "questions.yaml"  # one part at a time on Python 3.10
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "data" / "questions.yaml"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The raw file, with a one-line error when it cannot be read."""
+def open_input(path: Path, what: str = "a bank file") -> BinaryIO:
+    """``path`` opened for reading in binary, with a one-line error when it cannot be.
+
+    ``what`` names what the file should be, for the message about a directory.
+    """
     try:
-        return path.read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a bank file") from None
+        raise UserError(f"{path}: is a directory, not {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_bytes(path: Path) -> bytes:
+    """The raw file, with a one-line error when it cannot be read."""
+    with open_input(path) as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def load_bank(path: Path) -> list[Question]:
@@ -71,17 +95,24 @@ def _describe(value: Any) -> str:
 
 def parse_bank(data: bytes, name: str) -> list[Question]:
     """Parse bank YAML ``data``; ``name`` is used in error messages."""
+    return parse_bank_file(data, name).questions
+
+
+def parse_bank_file(data: bytes, name: str) -> BankFile:
+    """Parse bank YAML ``data`` into its cards and header; ``name`` is used in error messages."""
     import yaml
 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+        raise UserError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
     loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class _Loader(loader_base):  # type: ignore[misc, valid-type]
+    class _Loader(loader_base):  # type: ignore[misc, valid-type]  # a base chosen at run time
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             mapping: dict[Any, Any] = super().construct_mapping(node, deep=True)
             mapping[_LINE] = node.start_mark.line + 1
@@ -107,12 +138,16 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
             gc.enable()
 
     if not isinstance(doc, dict):
-        raise UserError(f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}")
+        raise UserError(
+            f"{name}: expected a mapping with 'version: {BANK_VERSION}' and 'cards:', found {_describe(doc)}"
+        )
     version = doc.get("version")
     if version is None:
         raise UserError(f"{name}:{doc[_LINE]}: missing 'version: {BANK_VERSION}' at the top of the file")
     if version != BANK_VERSION or isinstance(version, bool):
-        raise UserError(f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}")
+        raise UserError(
+            f"{name}:{doc[_LINE]}: unknown bank version {version!r}; this llmcards reads version {BANK_VERSION}"
+        )
     cards = doc.get("cards")
     if cards is None:
         cards = []
@@ -125,10 +160,12 @@ def parse_bank(data: bytes, name: str) -> list[Question]:
         question = _card(raw, index, name)
         line = question.line or 0
         if question.id in first_line:
-            raise UserError(f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})")
+            raise UserError(
+                f"{name}:{line}: duplicate id {question.id!r} (first used at line {first_line[question.id]})"
+            )
         first_line[question.id] = line
         questions.append(question)
-    return questions
+    return BankFile(questions, exported=EXPORT_KEY in doc)
 
 
 def _card(raw: Any, index: int, name: str) -> Question:
@@ -161,6 +198,12 @@ def _card(raw: Any, index: int, name: str) -> Question:
     if isinstance(answer, str) and not answer.strip():
         answer = None
 
+    suspended = raw.get("suspended", False)
+    if suspended is None:
+        suspended = False
+    if not isinstance(suspended, bool):
+        raise UserError(f"{where}: {label}: suspended must be true or false, not {_describe(suspended)}")
+
     return Question(
         id=card_id,
         question=text.strip(),
@@ -168,6 +211,7 @@ def _card(raw: Any, index: int, name: str) -> Question:
         tags=_strings(raw.get("tags"), "tags", where, label),
         sources=_strings(raw.get("sources"), "sources", where, label),
         line=line,
+        suspended=suspended,
     )
 
 
@@ -203,6 +247,8 @@ def dump_card(question: Question) -> str:
         "tags": list(question.tags),
         "sources": list(question.sources),
     }
+    if question.suspended:
+        data["suspended"] = True
     return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
 
 
@@ -243,3 +289,71 @@ def _shift_lines(message: str, name: str, delta: int) -> str:
         if number.isdigit():
             return f"{prefix}{max(1, int(number) + delta)}{sep}{tail}"
     return message
+
+
+# --------------------------------------------------------------------------- writing whole files
+# A hand-written emitter for `llmcards export`: PyYAML's dumper takes seconds for 10k cards,
+# this takes a fraction of that. Every scalar it writes is one PyYAML reads back exactly
+# (tests/test_export.py checks that with generated text): a slug stays plain, multi-line text
+# becomes a literal block when that is safe, and anything else is a JSON string, which is a
+# valid YAML double-quoted scalar once the characters YAML treats as line breaks or refuses
+# are escaped too.
+_PLAIN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+_YAML_WORDS = frozenset(
+    w for word in ("yes", "no", "true", "false", "on", "off", "null", "y", "n", "nan", "inf")
+    for w in (word, word.capitalize(), word.upper())
+)
+_JSON_UNSAFE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_BLOCK_UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+
+
+@lru_cache(maxsize=1)
+def _json_string() -> Callable[[str], str]:
+    import json
+
+    # One encoder for every call: json.dumps(..., ensure_ascii=False) builds a new one each time.
+    return json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _quoted(value: str) -> str:
+    text = _json_string()(value)
+    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) if _JSON_UNSAFE_RE.search(text) else text
+
+
+def _word(value: str) -> str:
+    """An id, tag or source: plain when it is a slug YAML reads as text, else quoted."""
+    return value if _PLAIN_RE.match(value) and value not in _YAML_WORDS else _quoted(value)
+
+
+def _text(value: str, indent: str) -> str:
+    """Card text: a literal block (``|-``) for multi-line text where that is exact, else quoted."""
+    if ("\n" in value and not value.startswith((" ", "\n", "\t")) and not value.endswith("\n")
+            and not _BLOCK_UNSAFE_RE.search(value)):
+        return "|-\n" + "\n".join(indent + line if line else "" for line in value.split("\n"))
+    return _quoted(value)
+
+
+def dump_question(q: Question) -> str:
+    """One card as an item of a bank's ``cards:`` list (``suspended: true`` only when set)."""
+    lines = [f"  - id: {_word(q.id)}\n    question: {_text(q.question, '      ')}\n"]
+    lines.append(f"    answer: {'null' if q.answer is None else _text(q.answer, '      ')}\n")
+    if q.tags:
+        lines.append(f"    tags: [{', '.join(_word(t) for t in q.tags)}]\n")
+    if q.sources:
+        lines.append(f"    sources: [{', '.join(_word(s) for s in q.sources)}]\n")
+    if q.suspended:
+        lines.append("    suspended: true\n")
+    return "".join(lines)
+
+
+def dump_bank(questions: Iterable[Question], *, exported_at: str | None = None,
+              comment: str = "") -> Iterator[str]:
+    """A whole bank file, piece by piece. ``exported_at`` marks it as written by ``llmcards export``."""
+    for line in comment.splitlines():
+        yield f"# {line}\n".replace("# \n", "#\n")
+    yield f"version: {BANK_VERSION}\n"
+    if exported_at is not None:
+        yield f"{EXPORT_KEY}: {_quoted(exported_at)}\n"
+    yield "cards:\n"
+    for q in questions:
+        yield dump_question(q)

@@ -1,4 +1,4 @@
-"""Adding and editing cards: ids, the editor format, and $EDITOR itself."""
+"""Adding, editing and deleting cards: ids, the editor format, and $EDITOR itself."""
 
 from __future__ import annotations
 
@@ -171,3 +171,14 @@ def edit_card(store: Store, card_id: str, *, now: datetime, question: str | None
             raise DuplicateQuestionError(duplicate)
     changed = store.cards.update(edited, now=now)
     return edited if changed else None
+
+
+def delete_cards(store: Store, ids: Sequence[str], *, now: datetime) -> int:
+    """Delete cards with their review history, after a backup of the store (reason ``delete``).
+
+    Returns how many were deleted.
+    """
+    from llmcards.backup import backup_before
+
+    backup_before(store, "delete", now=now)
+    return store.cards.delete(ids, now=now)

@@ -17,7 +17,7 @@ from typing import Any
 from llmcards.errors import UserError
 
 DB_ENV = "LLMCARDS_DB"
-LOCAL_SETTINGS = ("sync_url",)  # settings of this device only, never shared through a hub
+LOCAL_SETTINGS = ("sync_url", "backup_daily", "backup_weekly", "backup_keep_days")  # this device's only, never shared
 # The settings a schedule depends on: a replay uses, for each review, the values in effect when it was made.
 SCHEDULING_SETTINGS = ("desired_retention", "learning_steps", "relearning_steps", "maximum_interval",
                        "fsrs_parameters")
@@ -168,6 +168,9 @@ class Settings:
     relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
     maximum_interval: int = 36500
     fsrs_parameters: tuple[float, ...] = field(default_factory=default_parameters)
+    backup_daily: int = 7
+    backup_weekly: int = 4
+    backup_keep_days: int = 30
     sync_url: str = ""  # the hub of `llmcards sync`; this device's only (LOCAL_SETTINGS)
 
     def to_strings(self) -> dict[str, str]:
@@ -216,6 +219,9 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "relearning_steps": parse_steps,
     "maximum_interval": _int_in(1, 36500),
     "fsrs_parameters": parse_parameters,
+    "backup_daily": _int_in(0, 3650),
+    "backup_weekly": _int_in(0, 520),
+    "backup_keep_days": _int_in(0, 36500),
     "sync_url": check_hub_url,
 }
 
@@ -228,6 +234,9 @@ DESCRIPTIONS: dict[str, str] = {
     "relearning_steps": "intervals after a lapse, e.g. '10m'",
     "maximum_interval": "longest interval in days",
     "fsrs_parameters": "the FSRS model's 21 parameters (fsrs's defaults until you fit your own)",
+    "backup_daily": "daily backups kept (taken at the first change of each study day; 0 = none)",
+    "backup_weekly": "weekly backups kept (the newest daily backup of each of the last N ISO weeks)",
+    "backup_keep_days": "days to keep backups taken before an operation or by `llmcards backup`",
     "sync_url": "the hub `llmcards sync` uses (this device only): sqlite:///path/hub.db or "
                 "postgresql+psycopg://user@host/dbname",
 }

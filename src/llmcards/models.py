@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 BANK_ORIGIN = "bank"  # a card from the bundled bank (or $LLMCARDS_BANK)
 USER_ORIGIN = "user"  # a card from a person's own file, or made with ``llmcards add``
+NOTES_ORIGIN = "notes"  # a card from a person's Markdown notes (``llmcards import NOTES.md``)
 MATURE_DAYS = 21  # a review card is mature from an interval of 21 days (as in Anki)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -41,6 +42,21 @@ def uuid7(at: datetime) -> str:
         else:
             counter = (rand >> 62) & 0x7FF  # a random start in the lower half leaves room to count
         _last_uuid7[0], _last_uuid7[1] = ms, counter
+    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def uuid7_named(ms: int, name: str) -> str:
+    """A UUID version 7 for the millisecond ``ms`` (since the epoch) whose other 74 bits are a hash
+    of ``name``: the same review, imported or migrated on two devices, gets the same id there, so
+    a hub sync keeps it once."""
+    import hashlib
+
+    if not 0 <= ms < 1 << 48:
+        raise ValueError(f"{ms} ms is outside the range of UUIDv7 timestamps")
+    rand = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=10).digest(), "big")
+    counter = (rand >> 62) & 0xFFF
     value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
@@ -87,6 +103,7 @@ class Question:
     tags: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     line: int | None = None  # where the card starts in its file, for messages
+    suspended: bool = False  # the file marks it `suspended: true` (an import suspends it; never unsuspends)
 
     def content_hash(self) -> str:
         """A stable hash of the card's text, to detect edits cheaply."""
@@ -98,6 +115,19 @@ class Question:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+    def source_hash(self) -> str:
+        """The hash of the card as its file gives it: its text, plus its suspended flag when set.
+
+        Equal to :meth:`content_hash` for a card that is not marked suspended, so a flag added
+        in the file counts as a change of that card in the file.
+        """
+        digest = self.content_hash()
+        if not self.suspended:
+            return digest
+        import hashlib
+
+        return hashlib.sha256(f"{digest}|suspended".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -206,6 +236,18 @@ class ExistingCard(NamedTuple):
     import_path: str | None
 
 
+@dataclass(frozen=True)
+class ExistingNoteCard:
+    """What re-importing notes needs to know about a card that an earlier import of them made."""
+
+    question: str  # its text in the store now (maybe edited with `llmcards edit`)
+    answer: str | None
+    source_hash: str | None = None  # notes.note_hash of its text as last read from the notes (None: unknown)
+    retired: bool = False
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
 @dataclass
 class SyncReport:
     """What an import did (or would do)."""
@@ -215,13 +257,38 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    # Cards of an exported file that already belong elsewhere (the bundled bank, `add`, another
+    # file): the file's text and flag are applied to them as edits; they keep their origin.
+    merged: list[str] = field(default_factory=list)
+    suspended: list[str] = field(default_factory=list)  # cards this import suspended
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.retired)
+        return bool(self.added or self.updated or self.retired or self.suspended)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.retired)} retired"
         )
+        return text + (f", {len(self.suspended)} suspended" if self.suspended else "")
+
+
+@dataclass
+class ReviewImportReport:
+    """What an import of reviews did."""
+
+    source: str
+    kind: str  # "revlog" or "anki"
+    read: int = 0  # rows (or revlog entries) read
+    added: int = 0
+    already: int = 0  # already in the store (same card, same millisecond)
+    repeated: int = 0  # repeated within the file
+    unknown: int = 0  # reviews of cards the store does not have (not imported)
+    unknown_cards: tuple[str, ...] = ()  # their ids (Anki: note GUIDs)
+    bad: int = 0  # rows that could not be read (revlog)
+    bad_examples: list[str] = field(default_factory=list)  # "line N: why", the first few
+    skipped: int = 0  # Anki entries that are not reviews (manual rescheduling)
+    cram: int = 0  # reviews imported as cram (Anki's filtered decks): they leave schedules alone
+    cards: int = 0  # cards replayed
+    changed: int = 0  # of those, cards whose schedule changed

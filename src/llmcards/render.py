@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TypedDict
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from llmcards.models import Card, ReviewRecord, State, SyncReport
+from llmcards.models import Card, ReviewImportReport, ReviewRecord, State, SyncReport
 from llmcards.text import markdown_source, plain
 
 STATE_STYLES = {
@@ -54,9 +55,9 @@ def duration(ms: int) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def plural(n: int, word: str) -> str:
-    """'1 card', '2 cards', '1,204 reviews'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 card', '2 cards', '1,204 reviews'; ``many`` for an irregular plural."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def literal(text: str, style: str = "") -> Text:
@@ -111,28 +112,79 @@ def due_label(card: Card, now: datetime, *, short: bool = False) -> str:
     return f"{local_time(card.schedule.due, with_time=False)} ({rel})"
 
 
-def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> Table:
-    table = Table(show_lines=False, header_style="bold", expand=True, pad_edge=False, box=None)
-    table.add_column("id", style="bold", overflow="fold", ratio=3, min_width=12)
-    table.add_column("question", ratio=5, overflow="fold", min_width=16)
-    table.add_column("tags", overflow="fold")
-    table.add_column("state", no_wrap=True)
-    table.add_column("due", no_wrap=True)
-    for card in cards:
-        question = plain(card.question)
-        table.add_row(
-            Text(card.id),
-            Text(question if len(question) <= 160 else question[:157] + "…"),
-            Text("\n".join(card.tags), style="dim"),
-            Text(card.status, style=STATE_STYLES.get(card.status, "")),
-            Text(due_label(card, now, short=True)),
-        )
-    shown = len(cards)
-    caption = plural(shown, "card")
-    if total is not None and total > shown:
-        caption += f" (of {total}; --limit 0 shows all)"
-    table.caption = caption
-    return table
+def cards_table(cards: Sequence[Card], now: datetime, *, total: int | None = None) -> CardsTable:
+    """``llmcards list``: one row per card; ``total`` is how many matched (when more than shown)."""
+    return CardsTable(cards, now, total=total)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells: cut with ``…`` when longer (a Chinese
+    character takes two cells and is never cut in half)."""
+    if cell_len(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += cell_len(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def share_widths(naturals: Sequence[int], room: int) -> list[int]:
+    """Widths for columns that want ``naturals`` cells and must share ``room``: the widest are
+    narrowed first, to one common width, so that narrow columns keep their whole text."""
+    if sum(naturals) <= room:
+        return list(naturals)
+    cap = 1
+    while sum(min(n, cap + 1) for n in naturals) <= room:
+        cap += 1
+    return [min(n, cap) for n in naturals]
+
+
+class CardsTable:
+    """Cards as a table that fits the terminal: ids and tags are never wrapped in the middle,
+    but shortened with ``…`` when they do not fit; the question wraps and gets at least a third
+    of the room the state and due columns leave."""
+
+    GAP = 2  # cells between two columns
+
+    def __init__(self, cards: Sequence[Card], now: datetime, *, total: int | None = None) -> None:
+        self.cards = cards
+        self.now = now
+        self.total = total
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        dues = [due_label(card, self.now, short=True) for card in self.cards]
+        state_w = max([len("state"), *(cell_len(card.status) for card in self.cards)])
+        due_w = max([len("due"), *(cell_len(due) for due in dues)])
+        room = options.max_width - state_w - due_w - 4 * self.GAP
+        id_natural = max([len("id"), *(cell_len(card.id) for card in self.cards)])
+        tag_natural = max([len("tags"), *(cell_len(tag) for card in self.cards for tag in card.tags)])
+        id_w, tags_w = share_widths([id_natural, tag_natural], room - max(16, room // 3))
+        question_w = max(8, room - id_w - tags_w)
+
+        table = Table(header_style="bold", box=None, pad_edge=False, padding=(0, self.GAP // 2))
+        table.add_column("id", style="bold", no_wrap=True, overflow="ellipsis", width=id_w)
+        table.add_column("question", overflow="fold", width=question_w)
+        table.add_column("tags", no_wrap=True, overflow="ellipsis", width=tags_w)  # one tag a line
+        table.add_column("state", no_wrap=True, width=state_w)
+        table.add_column("due", no_wrap=True, width=due_w)
+        for card, due in zip(self.cards, dues, strict=True):
+            question = plain(card.question)
+            table.add_row(
+                Text(shorten(card.id, id_w)),
+                Text(question if len(question) <= 160 else question[:157] + "…"),
+                Text("\n".join(shorten(plain(tag), tags_w) for tag in card.tags), style="dim"),
+                Text(card.status, style=STATE_STYLES.get(card.status, "")),
+                Text(due),
+            )
+        shown = len(self.cards)
+        caption = plural(shown, "card")
+        if self.total is not None and self.total > shown:
+            caption += f" (of {self.total}; --limit 0 shows all)"
+        table.caption = caption
+        yield table
 
 
 class ReviewJson(TypedDict):
@@ -272,11 +324,12 @@ class SyncReportJson(TypedDict):
     updated: list[str]
     unchanged: int
     retired: list[str]
+    suspended: list[str]
 
 
 def sync_report_json(report: SyncReport) -> SyncReportJson:
     return {"source": report.source, "added": report.added, "updated": report.updated,
-            "unchanged": len(report.unchanged), "retired": report.retired}
+            "unchanged": len(report.unchanged), "retired": report.retired, "suspended": report.suspended}
 
 
 def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:
@@ -286,3 +339,63 @@ def sync_report_text(report: SyncReport, *, first_run: bool = False) -> Text:
     out.append(f"{report.source}: ", style="dim")
     out.append(report.summary())
     return out
+
+
+class ReviewImportJson(TypedDict):
+    """``llmcards import --reviews FILE --json`` and ``llmcards import FILE.apkg --json``."""
+
+    source: str
+    kind: str
+    read: int
+    added: int
+    already_in_store: int
+    repeated_in_file: int
+    unknown: int
+    unknown_cards: list[str]
+    bad: int
+    bad_examples: list[str]
+    skipped: int
+    cram: int
+    replayed_cards: int
+    changed_schedules: int
+
+
+def review_import_json(r: ReviewImportReport) -> ReviewImportJson:
+    return {"source": r.source, "kind": r.kind, "read": r.read, "added": r.added, "already_in_store": r.already,
+            "repeated_in_file": r.repeated, "unknown": r.unknown, "unknown_cards": list(r.unknown_cards),
+            "bad": r.bad, "bad_examples": r.bad_examples, "skipped": r.skipped, "cram": r.cram,
+            "replayed_cards": r.cards, "changed_schedules": r.changed}
+
+
+def _names(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def review_import_text(r: ReviewImportReport) -> Text:
+    """What an import of reviews did, on a few lines; problems in yellow."""
+    anki = r.kind == "anki"
+    out = Text()
+    out.append(f"{r.source}: ", style="dim")
+    read = plural(r.read, "Anki review log entry", "Anki review log entries") if anki else plural(r.read, "review")
+    out.append(f"{read} read: {r.added:,} added")
+    details = [f"{r.already:,} already in the store"]
+    if r.repeated:
+        details.append(f"{r.repeated:,} repeated in the file")
+    if r.cram:
+        details.append(f"{r.cram:,} from filtered decks, as cram")
+    if r.skipped:
+        details.append(f"{plural(r.skipped, 'manual entry', 'manual entries')} skipped (rescheduling, not reviews)")
+    out.append(", " + ", ".join(details) + ".")
+    if r.unknown:
+        what = f"{plural(len(r.unknown_cards), 'note')} not from llmcards" if anki else \
+            f"{plural(len(r.unknown_cards), 'card')} not in the store"
+        out.append(f"\n{plural(r.unknown, 'review')} of {what}, not imported: {_names(r.unknown_cards)}",
+                   style="yellow")
+    if r.bad:
+        out.append(f"\n{plural(r.bad, 'bad row')}, not imported: {'; '.join(r.bad_examples)}"
+                   + ("; ..." if r.bad > len(r.bad_examples) else ""), style="yellow")
+    if r.added:
+        out.append(f"\nReplayed {plural(r.cards, 'card')}: {plural(r.changed, 'schedule')} changed.")
+    return out
+

@@ -228,7 +228,7 @@ class _CardCounts:
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(justify="right", no_wrap=True, style="dim")
         grid.add_column(no_wrap=True)
-        for (label, n), style in zip(rows, COUNT_STYLES.values()):
+        for (label, n), style in zip(rows, COUNT_STYLES.values(), strict=True):
             share = n / c.total if c.total else None
             grid.add_row(Text(label, style=style), f"{n:,}", percent(share, 0),
                          Text(hbar(n, c.total, bar_w), style=style))
@@ -334,7 +334,7 @@ class _Hardest:
         table.add_column("question", no_wrap=True, overflow="ellipsis", width=max(8, options.max_width - fixed))
         if flag_w:
             table.add_column("", no_wrap=True, width=flag_w)
-        for card, flag in zip(cards, flags):
+        for card, flag in zip(cards, flags, strict=True):
             row: list[RenderableType] = [Text(card.id), f"{card.lapses:,}", f"{card.reps:,}",
                                          Text(" ".join(plain(card.question).split()))]
             if flag_w:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from itertools import pairwise
 from typing import TYPE_CHECKING, TypedDict
 
 from llmcards.config import Settings
@@ -232,7 +233,7 @@ def compute_stats(
     first_monday = today - timedelta(days=today.weekday(), weeks=HEATMAP_WEEKS - 1)
     due_days = [today + timedelta(days=i) for i in range(days)]
     starts = [day_start(d, hour, tz) for d in due_days[1:]] + [day_start(due_days[-1] + timedelta(days=1), hour, tz)]
-    ranges = [(now + timedelta(microseconds=1), starts[0])] + list(zip(starts, starts[1:]))
+    ranges = [(now + timedelta(microseconds=1), starts[0]), *pairwise(starts)]
 
     q = store.stats
     with store.read():
@@ -257,11 +258,12 @@ def compute_stats(
         streak=Streak(streak.current, streak.longest),
         cards=CardCounts(counts.new, counts.learning, counts.young, counts.mature, counts.suspended, counts.retired,
                          counts.unanswered),
-        future=FutureDue(tuple(DueDay(d, n) for d, n in zip(due_days, due)), overdue),
+        future=FutureDue(tuple(DueDay(d, n) for d, n in zip(due_days, due, strict=True)), overdue),
         heatmap=Heatmap(first_monday, today, per_day),
         retention=tuple(
-            RetentionSpan(name, n, Retention(r.young_reviews, r.young_passed), Retention(r.mature_reviews, r.mature_passed))
-            for (name, n), r in zip(RETENTION_SPANS, spans)
+            RetentionSpan(name, n, Retention(r.young_reviews, r.young_passed),
+                          Retention(r.mature_reviews, r.mature_passed))
+            for (name, n), r in zip(RETENTION_SPANS, spans, strict=True)
         ),
         memory=Memory(memory.cards, memory.known),
         tags=tuple(_weakest_first(

@@ -12,32 +12,6 @@ from functools import lru_cache
 # C0 controls except tab and newline, DEL, and C1 controls (ESC starts terminal sequences).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FENCE_RE = re.compile(r"^(\s*)(```|~~~)")
-_SCRIPT_GROUP_RE = re.compile(r"([_^])\{([^{}]*)\}")
-_SIMPLE_SCRIPT_RE = re.compile(r"[A-Za-z0-9.']+|\\[A-Za-z]+")
-
-
-def _bracket_script(match: re.Match[str]) -> str:
-    """``x^{0.73}`` -> ``x^0.73`` but ``\\sum_{i=1}`` -> ``∑_(i=1)``, so scripts stay readable."""
-    body = match.group(2).strip()
-    if body.startswith("(") and body.endswith(")"):
-        return match.group(0)
-    if _SIMPLE_SCRIPT_RE.fullmatch(body):
-        return f"{match.group(1)}{body}" if len(body) == 1 or not body.startswith("\\") else match.group(0)
-    return f"{match.group(1)}{{({body})}}"
-
-
-def _scripts(latex: str) -> str:
-    """Bracket sub- and superscripts, innermost first (``10000^{2i/d_{model}}`` -> ``10000^(2i/d_model)``)."""
-    for _ in range(6):
-        changed = _SCRIPT_GROUP_RE.sub(_bracket_script, latex)
-        if changed == latex:
-            break
-        latex = changed
-    return latex
-
-
-_RELATION_RE = re.compile(r"\s*([=≈∝≤≥≠→←⇒⇔∈∉⊂⊆∼≃≅≡×±])\s*")
-_PLUS_RE = re.compile(r"(?<=[^\s(\[{^_])\s*\+\s*(?=[^\s)\]}])")  # a binary +, not x^+ or (+1)
 
 
 def _picture(match: re.Match[str]) -> str:
@@ -54,33 +28,25 @@ def neutralize(text: str) -> str:
     return _CONTROL_RE.sub(_picture, text.replace("\r\n", "\n"))
 
 
-@lru_cache(maxsize=1)
-def _converter() -> object:
-    from pylatexenc.latex2text import LatexNodes2Text
-
-    return LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
-
-
 @lru_cache(maxsize=4096)
-def latex_to_unicode(latex: str) -> str:
+def latex_to_unicode(latex: str, display: bool = False) -> str:
     """One formula (without its dollars) as readable Unicode: ``\\frac{1}{\\sqrt{d_k}}`` -> ``1/√(d_k)``.
 
-    ``%`` is escaped first, since LaTeX would read it as a comment. On a parse failure the
-    formula is shown as written.
+    ``%`` is escaped first, since LaTeX would read it as a comment. ``display`` formulas keep
+    their lines (``\\\\`` and the notes' line breaks), joined by newlines. On a parse failure the
+    formula is shown as written. See :mod:`llmcards.formula` for the rules.
     """
+    from llmcards.formula import render
+
     source = re.sub(r"(?<!\\)%", r"\\%", latex)
-    source = _scripts(source)
     try:
-        out = _converter().latex_to_text(source)  # type: ignore[attr-defined]
+        out = render(source, lines=display)
     except Exception:  # pylatexenc raises several types on odd input; fall back to the source
         return latex
-    out = _RELATION_RE.sub(r" \1 ", out)
-    out = _PLUS_RE.sub(" + ", out)
-    out = re.sub(r"[ \t]+", " ", out).strip()
     return out or latex
 
 
-_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$])")
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$&])")
 
 
 def md_escape(text: str) -> str:
@@ -122,20 +88,73 @@ def _outside_fences(text: str, transform: Callable[[str], str]) -> str:
     return "".join(out)
 
 
-def _formula(m: re.Match[str]) -> str | None:
-    formula = m.group("display") if m.group("display") is not None else m.group("inline")
-    return None if formula is None else latex_to_unicode(formula.strip())
+def formulas(text: str) -> list[tuple[str, bool]]:
+    """Every formula in card text, outside code, as written: ``(latex, display)`` in order."""
+    found: list[tuple[str, bool]] = []
+
+    def collect(chunk: str) -> str:
+        for m in _TOKEN_RE.finditer(chunk):
+            if m.group("display") is not None:
+                found.append((m.group("display").strip(), True))
+            elif m.group("inline") is not None:
+                found.append((m.group("inline").strip(), False))
+        return chunk
+
+    _outside_fences(neutralize(text), collect)
+    return found
+
+
+_DISPLAY_INDENT = "    "
+_MD_DISPLAY_INDENT = "&nbsp;" * 4  # Markdown would strip leading spaces, or read four as a code block
+
+
+def _formula(m: re.Match[str], escape: Callable[[str], str], indent: str) -> str:
+    """A matched formula as Unicode; display math on lines of its own, indented as a block."""
+    if m.group("display") is None:
+        return escape(latex_to_unicode(m.group("inline").strip()))
+    lines = latex_to_unicode(m.group("display").strip(), display=True).split("\n")
+    text = m.string
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    line_end = text.find("\n", m.end())
+    before = text[line_start:m.start()]
+    after = text[m.end():len(text) if line_end < 0 else line_end]
+    lead = before[: len(before) - len(before.lstrip())]  # the line's own indentation, e.g. in a list item
+    if before.lstrip().startswith("|"):  # in a table row: stay in the cell
+        return escape("; ".join(lines))
+    block = ("\n" + lead).join(indent + escape(line) for line in lines)
+    if before.strip():
+        block = "\n" + lead + block
+    if after.strip():
+        block += "\n" + lead
+    return block
 
 
 def plain(text: str) -> str:
-    """Card text for one-line or plain contexts: math as Unicode, controls neutralised."""
+    """Card text for plain contexts: math as Unicode (display math as indented lines), controls neutralised."""
     text = neutralize(text)
     if "$" not in text:
         return text
 
     def repl(m: re.Match[str]) -> str:
-        converted = _formula(m)
-        return m.group(0) if converted is None else converted
+        if m.group("display") is None and m.group("inline") is None:
+            return m.group(0)
+        return _formula(m, lambda line: line, _DISPLAY_INDENT)
+
+    return _outside_fences(text, lambda chunk: _TOKEN_RE.sub(repl, chunk))
+
+
+def replace_formulas(text: str, formula: Callable[[str, bool], str]) -> str:
+    """``text`` with each ``$...$`` and ``$$...$$`` formula outside code replaced by
+    ``formula(latex, display)``; code spans and fenced blocks stay as written."""
+    if "$" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group("display") is not None:
+            return formula(m.group("display"), True)
+        if m.group("inline") is not None:
+            return formula(m.group("inline"), False)
+        return m.group(0)
 
     return _outside_fences(text, lambda chunk: _TOKEN_RE.sub(repl, chunk))
 
@@ -145,8 +164,8 @@ def markdown_source(text: str) -> str:
 
     Outside code, backslashes and ``<`` are escaped (so they show as written, not as
     Markdown escapes or HTML), each formula becomes Unicode with its Markdown punctuation
-    escaped (so ``_`` or ``*`` in a formula never turns into emphasis), and the notes'
-    line breaks are kept.
+    escaped (so ``_`` or ``*`` in a formula never turns into emphasis), display math is
+    set on lines of its own, indented, and the notes' line breaks are kept.
     """
 
     def repl(m: re.Match[str]) -> str:
@@ -154,7 +173,7 @@ def markdown_source(text: str) -> str:
             return m.group("code")
         if m.group("special") is not None:
             return "\\" + m.group("special")
-        return md_escape(_formula(m) or "")
+        return _formula(m, md_escape, _MD_DISPLAY_INDENT)
 
     return _outside_fences(neutralize(text), lambda chunk: _hard_breaks(_TOKEN_RE.sub(repl, chunk)))
 

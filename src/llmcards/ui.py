@@ -16,6 +16,7 @@ import tty
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.panel import Panel
@@ -122,7 +123,7 @@ def suspended_terminal(console: Console, keyboard: Keyboard) -> Iterator[None]:
         console.show_cursor(False)
 
 
-def _cooked(attrs: list) -> list:  # type: ignore[type-arg]
+def _cooked(attrs: list[Any]) -> list[Any]:
     attrs = [list(a) if isinstance(a, list) else a for a in attrs]
     attrs[3] |= termios.ICANON | termios.ECHO
     return attrs

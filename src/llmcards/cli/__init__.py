@@ -8,11 +8,14 @@ its commands on :data:`llmcards.cli._app.app`, in the order ``--help`` lists the
 from __future__ import annotations
 
 from llmcards.cli import (
+    backup,  # noqa: F401
     cards,  # noqa: F401
     config,  # noqa: F401
+    optimize,  # noqa: F401
     review,  # noqa: F401  (each import registers its commands)
     stats,  # noqa: F401
     sync,  # noqa: F401
+    transfer,  # noqa: F401
 )
 from llmcards.cli._app import app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -98,6 +99,48 @@ def make_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
+class ProgressBar:
+    """A progress bar on stderr, only on a terminal, and only once the work has taken ``delay`` seconds.
+
+    It is redrawn when the work reports progress: the Rust code of fsrs-rs holds the GIL, so
+    no thread could redraw it in between.
+    """
+
+    def __init__(self, label: str, *, delay: float = 1.0, console: Console | None = None) -> None:
+        self.label = label
+        self.delay = delay
+        self.started = time.perf_counter()
+        self.console = console or make_console(stderr=True)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, fraction: float) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._progress is None:
+            if time.perf_counter() - self.started < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                      TimeElapsedColumn(), console=self.console, transient=True, auto_refresh=False)
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=1.0)
+        self._progress.update(self._task, completed=fraction)
+        self._progress.refresh()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def now_utc() -> datetime:
     """The current time, or ``$LLMCARDS_NOW`` (ISO 8601) when set, for reproducible runs."""
     pinned = os.environ.get(NOW_ENV)
@@ -110,26 +153,74 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
-    """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+def store_path(ctx: typer.Context) -> Path:
+    """The store this command uses (``--db``, ``$LLMCARDS_DB`` or the default); it may not exist yet."""
     from llmcards.config import resolve_db_path
-    from llmcards.store import Store
-    from llmcards.sync import sync_bundled_if_changed
 
     state: _State = ctx.find_root().obj or _State(None)
-    store = Store.open(resolve_db_path(state.db))
-    ctx.call_on_close(store.close)
-    if sync_bank:
-        first = store.cards.count() == 0
-        report = sync_bundled_if_changed(store, now=now_utc())
-        if report is not None and (first or report.changed):
-            from llmcards.render import sync_report_text
+    return resolve_db_path(state.db)
 
-            message = sync_report_text(report, first_run=first)
-            if first:
-                message.append(f"\nYour store is {store.path}", style="dim")
-            make_console(stderr=True).print(message)
+
+def open_store(ctx: typer.Context, *, sync_bank: bool = True) -> Store:
+    """Open the store for this command; on first use (or a new bundled bank) sync the bank."""
+    from llmcards.store import Store
+
+    store = Store.open(store_path(ctx))
+    ctx.call_on_close(store.close)
+    ctx.call_on_close(_finish_backups)  # runs before store.close (last in, first out)
+    if store.migration_backup is not None:
+        from llmcards.backup import rotate
+
+        rotate(store.path, store.settings(), now=now_utc(), keep=(store.migration_backup,))
+    _arm_daily_backup(store)
+    if sync_bank:
+        sync_bundled_bank(store)
     return store
+
+
+def _arm_daily_backup(store: Store) -> None:
+    """The day's backup, at the store's first write (see :mod:`llmcards.backup`, loaded only then).
+
+    A store created by this command has nothing to lose yet, so it gets none.
+    """
+    if store.created:
+        return
+
+    def first_write() -> None:
+        from llmcards.backup import take_daily_backup
+
+        take_daily_backup(store, now_utc())
+
+    store.before_first_write = first_write
+
+
+def _finish_backups() -> None:
+    """Wait for the day's backup to be on disk before the process exits; warn if it failed."""
+    backup = sys.modules.get("llmcards.backup")
+    if backup is None:  # nothing was written, so no backup was started
+        return
+    wait_for_backups = backup.wait_for_backups
+
+    def slow() -> None:
+        make_console(stderr=True).print("Finishing today's backup...", style="dim", highlight=False)
+
+    for problem in wait_for_backups(on_slow=slow):
+        make_console(stderr=True).print(f"warning: {problem}", style="yellow", markup=False, highlight=False)
+
+
+def sync_bundled_bank(store: Store) -> None:
+    """Sync the bundled bank on first use or when it changed, and say so on stderr."""
+    from llmcards.sync import sync_bundled_if_changed
+
+    first = store.cards.count() == 0
+    report = sync_bundled_if_changed(store, now=now_utc())
+    if report is not None and (first or report.changed):
+        from llmcards.render import sync_report_text
+
+        message = sync_report_text(report, first_run=first)
+        if first:
+            message.append(f"\nYour store is {store.path}", style="dim")
+        make_console(stderr=True).print(message)
 
 
 def _version(value: bool) -> None:

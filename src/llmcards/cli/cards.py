@@ -18,6 +18,8 @@ from llmcards.cli._app import (
     now_utc,
     open_store,
     print_json,
+    store_path,
+    sync_bundled_bank,
 )
 from llmcards.errors import UserError
 
@@ -26,20 +28,70 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- import
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only show what the import would change; write nothing.")]
+ImportTagsOption = Annotated[list[str] | None, typer.Option(
+    "-t", "--tag", metavar="TAG", help="Add this tag to every card of the notes (repeatable; notes only).")]
+
+
+def importer_for(path: Path | None) -> str:
+    """Which importer reads ``path``: 'notes' for a .md file or a folder, 'bank' for anything else (YAML)."""
+    from llmcards.notes import NOTE_SUFFIXES
+
+    if path is not None and (path.suffix.lower() in NOTE_SUFFIXES or path.is_dir()):
+        return "notes"
+    return "bank"
+
+
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="A bank YAML file. Default: the bundled bank.",
-                                                   show_default=False)] = None,
+    file: Annotated[Path | None, typer.Argument(
+        metavar="[PATH]", help="A bank YAML file; Markdown notes (a .md file or a folder of them); or an Anki "
+        "package (.apkg, .colpkg) whose reviews to merge. Default: the bundled bank.", show_default=False)] = None,
+    reviews: Annotated[Path | None, typer.Option("--reviews", metavar="FILE",
+                                                 help="Merge a review log (CSV: card_id, review_time, review_rating, "
+                                                 "review_state, review_duration), then replay those cards.")] = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    tag: ImportTagsOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Sync a bank file into the store by id (the bundled bank when no FILE is given).
+    """Import cards or reviews: a bank YAML file, Markdown notes, a review log or an Anki package.
 
-    New ids are added, edited text is updated without losing progress, and cards that
-    left the file are retired (their history is kept).
+    A bank file (the bundled bank when no PATH is given) is synced at once: new ids are
+    added, edited text is updated without losing progress, and cards that left the file
+    are retired (their history is kept). Reviews (--reviews FILE, or FILE.apkg / .colpkg)
+    are merged by card and time, so importing a file twice changes nothing; the cards that
+    got reviews are rescheduled by replaying their history.
 
-    Example: llmcards import my-cards.yaml
+    Notes (a .md file, or a folder of them) are read for questions: headings ending in ?,
+    numbered headings, bold numbered items, Q:/A: pairs, blockquoted questions. A table
+    of what would be added, updated, renamed and retired comes first, then a question
+    (--yes skips it, --dry-run only shows). Re-importing edited notes keeps every card's
+    progress and any `llmcards edit` of a card the notes did not change.
+
+    Example: llmcards import ~/notes/llm-interview.md --tag interview
     """
+    anki = file is not None and file.suffix.lower() in (".apkg", ".colpkg")
+    if file is not None and reviews is not None:
+        raise UserError("give a PATH or --reviews, not both; run one import for each")
+    if anki or reviews is not None:
+        if dry_run or tag or yes:
+            raise UserError("--yes, --dry-run and --tag work with Markdown notes, not with reviews")
+        source = file if anki else reviews
+        assert source is not None
+        _import_reviews(ctx, source, anki=anki, json_out=json_out)
+        return
+    if importer_for(file) == "notes":
+        assert file is not None
+        _import_notes(ctx, file, yes=yes, dry_run=dry_run, tags=tag or [], json_out=json_out)
+        return
+    if dry_run or tag:
+        raise UserError("--dry-run and --tag work with Markdown notes (a .md file or a folder), not a bank file")
+    _import_bank(ctx, file, json_out=json_out)
+
+
+def _import_bank(ctx: typer.Context, file: Path | None, *, json_out: bool) -> None:
     from llmcards.sync import import_file
 
     store = open_store(ctx, sync_bank=file is not None)
@@ -51,7 +103,68 @@ def import_cmd(
         return
     from llmcards.render import sync_report_text
 
-    make_console().print(sync_report_text(report))
+    make_console().print(sync_report_text(report), soft_wrap=True)
+
+
+def _import_reviews(ctx: typer.Context, path: Path, *, anki: bool, json_out: bool) -> None:
+    from llmcards.cli.transfer import progress_bar
+    from llmcards.export import import_anki, import_reviews
+
+    store = open_store(ctx)
+    with progress_bar() as progress:
+        run = import_anki if anki else import_reviews
+        report = run(store, path, now=now_utc(), progress=progress)
+    if json_out:
+        from llmcards.render import review_import_json
+
+        print_json(review_import_json(report))
+        return
+    from llmcards.render import review_import_text
+
+    make_console().print(review_import_text(report), soft_wrap=True)
+
+
+def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, tags: list[str],
+                  json_out: bool) -> None:
+    from llmcards.notes_import import apply_notes_import, plan_notes_import, read_note_files
+    from llmcards.render_notes import done_line, notes_import_json, plan_preview
+
+    if not (yes or dry_run) and (json_out or not sys.stdin.isatty()):
+        why = "with --json" if json_out else "without a terminal"
+        raise UserError(f"cannot ask before importing {why}; pass --yes to import, or --dry-run to see the changes")
+    notes = read_note_files(path)
+    # Nothing is written before the person says yes: the store is created, and the bundled
+    # bank synced, only then.
+    store = open_store(ctx, sync_bank=False) if store_path(ctx).exists() else None
+    planned = plan_notes_import(store, notes, tags=tags)
+    console = make_console()
+    if not json_out:
+        console.print(plan_preview(planned))
+    if dry_run:
+        if json_out:
+            print_json(notes_import_json(planned))
+        else:
+            console.print("Dry run: nothing written.", style="dim")
+        return
+    if planned.changed:
+        if not yes and not typer.confirm("Import these changes?", default=False):
+            make_console(stderr=True).print("Nothing imported.")
+            raise typer.Exit(1)
+        if store is None:
+            store = open_store(ctx)  # first use: creates the store and imports the bundled bank
+            planned = plan_notes_import(store, notes, tags=tags, questions=planned.questions)
+        else:
+            sync_bundled_bank(store)
+            if store.cards.count():
+                from llmcards.backup import backup_before
+
+                backup_before(store, "import")
+    if store is not None and planned.skipped is None:
+        planned = apply_notes_import(store, planned, now=now_utc())  # with no change, it only stamps the notes
+    if json_out:
+        print_json(notes_import_json(planned))
+    elif planned.written:
+        console.print(done_line(planned))
 
 
 # --------------------------------------------------------------------------- add
@@ -59,11 +172,13 @@ def import_cmd(
 def add(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="The question.")] = None,
-    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="The answer (Markdown, $LaTeX$ allowed).")] = None,
+    answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT",
+                                               help="The answer (Markdown, $LaTeX$ allowed).")] = None,
     answer_file: Annotated[Path | None, typer.Option("--answer-file", help="Read the answer from a file; - for stdin.",
                                                         metavar="FILE", allow_dash=True)] = None,
     tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="A tag (repeatable).")] = None,
-    card_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Choose the id instead of generating one.")] = None,
+    card_id: Annotated[str | None, typer.Option("--id", metavar="ID",
+                                                help="Choose the id instead of generating one.")] = None,
 ) -> None:
     """Add a card of your own.
 
@@ -136,13 +251,17 @@ def _ask_card() -> Question | None:
 def list_cmd(
     ctx: typer.Context,
     tag: TagsOption = None,
-    search: Annotated[str | None, typer.Option("-s", "--search", help="Text in the question, answer or id (any language).", metavar="TEXT")] = None,
+    search: Annotated[str | None, typer.Option("-s", "--search", metavar="TEXT",
+                                               help="Text in the question, answer or id (any language).")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only cards due now.")] = False,
     new: Annotated[bool, typer.Option("--new", help="Only cards never studied.")] = False,
     suspended: Annotated[bool, typer.Option("--suspended", help="Only suspended cards.")] = False,
     unanswered: Annotated[bool, typer.Option("--unanswered", help="Only cards with no answer yet.")] = False,
-    retired: Annotated[bool, typer.Option("--retired", help="Show retired cards (gone from their bank file) instead.")] = False,
-    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", help="At most N cards (0 = all). Default: 50 in the table, all with --json.", min=0)] = None,
+    retired: Annotated[bool, typer.Option("--retired",
+                                          help="Show retired cards (gone from their bank file) instead.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "-n", "--limit", metavar="N", min=0,
+        help="At most N cards (0 = all). Default: 50 in the table, all with --json.")] = None,
     json_out: JsonOption = False,
 ) -> None:
     """List cards, filtered.
@@ -162,7 +281,8 @@ def list_cmd(
 
         print_json([card_json(c) for c in found])
         return
-    total = store.cards.count_matching(flt, now=now) if flt.limit is not None and len(found) >= flt.limit else len(found)
+    truncated = flt.limit is not None and len(found) >= flt.limit
+    total = store.cards.count_matching(flt, now=now) if truncated else len(found)
     from llmcards.render import cards_table
 
     make_console().print(cards_table(found, now, total=total))
@@ -203,7 +323,8 @@ def edit(
     card_id: Annotated[str, typer.Argument(metavar="ID", help="The card's id.")],
     question: Annotated[str | None, typer.Option("-q", "--question", metavar="TEXT", help="New question text.")] = None,
     answer: Annotated[str | None, typer.Option("-a", "--answer", metavar="TEXT", help="New answer text.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG", help="Replace the tags (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", metavar="TAG",
+                                                  help="Replace the tags (repeatable).")] = None,
 ) -> None:
     """Edit a card's text in $EDITOR (as YAML), or with -q/-a/-t; its progress is kept.
 
@@ -261,7 +382,8 @@ def delete(
     card_ids: IdsArgument,
     yes: YesOption = False,
 ) -> None:
-    """Delete cards and their review history for good (suspend keeps the history).
+    """Delete cards and their review history (suspend keeps the history). The store is
+    backed up first; `llmcards restore` brings them back.
 
     Example: llmcards delete my-card-1b4e2c --yes
     """
@@ -274,9 +396,10 @@ def delete(
         if not typer.confirm(f"Delete {names} and their review history?", default=False):
             make_console().print("Nothing deleted.")
             raise typer.Exit(1)
+    from llmcards.cards import delete_cards
     from llmcards.render import plural
 
-    deleted = store.cards.delete(ids, now=now_utc())
+    deleted = delete_cards(store, ids, now=now_utc())
     make_console().print(f"Deleted {plural(deleted, 'card')}.")
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmcards.cli._app import (
     CommandGroup,
     JsonOption,
+    ProgressBar,
     app,
     make_console,
     now_utc,
@@ -16,6 +18,11 @@ from llmcards.cli._app import (
     print_json,
 )
 from llmcards.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmcards.store import Store
 
 config_app = typer.Typer(
     cls=CommandGroup,
@@ -74,10 +81,38 @@ def config_set(
     """
 
     store = open_store(ctx, sync_bank=False)
-    updated = store.settings().with_value(key, value)
+    before = store.settings()
+    updated = before.with_value(key, value)
     text = updated.to_strings()[key]
     store.save_setting(key, text, now=now_utc())
-    make_console().print(f"{key} = {text or '(none)'}", markup=False, highlight=False)
+    console = make_console()
+    console.print(f"{key} = {text or '(none)'}", markup=False, highlight=False)
+    if key == "desired_retention" and updated.desired_retention != before.desired_retention:
+        _offer_reschedule(store, console, before.desired_retention)
+
+
+def _offer_reschedule(store: Store, console: Console, old: float) -> None:
+    """New intervals follow a new retention at once; cards already due somewhere keep their dates."""
+    from rich.text import Text
+
+    from llmcards.render import plural
+
+    counts = store.stats.card_counts()
+    scheduled = counts.learning + counts.young + counts.mature
+    if not scheduled:
+        return
+    console.print(Text(f"{plural(scheduled, 'card')} already scheduled: their due dates were set for {old:g} and stay "
+                       "until you reschedule them with `llmcards optimize --reschedule --no-fit`.", style="dim"),
+                  soft_wrap=True)
+    if not sys.stdin.isatty() or not typer.confirm("Reschedule them now?", default=False):
+        return
+    from llmcards.optimize import apply
+    from llmcards.render_optimize import reschedule_renderable
+
+    with ProgressBar("Rescheduling your cards") as bar:
+        report = apply(store, now_utc(), reschedule_cards=True, progress=bar).reschedule
+    if report is not None:
+        console.print(reschedule_renderable(report))
 
 
 @config_app.command("reset")

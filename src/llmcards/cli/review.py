@@ -24,8 +24,10 @@ def review(
     tag: TagsOption = None,
     limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", help="At most N cards.", min=1)] = None,
     no_new: Annotated[bool, typer.Option("--no-new", help="No new cards, only due ones.")] = False,
-    cram: Annotated[bool, typer.Option("--cram", help="Practise cards even if not due; the schedule is not changed.")] = False,
-    include_unanswered: Annotated[bool, typer.Option("--include-unanswered", help="Also show cards with no answer yet.")] = False,
+    cram: Annotated[bool, typer.Option("--cram",
+                                       help="Practise cards even if not due; the schedule is not changed.")] = False,
+    include_unanswered: Annotated[bool, typer.Option("--include-unanswered",
+                                                     help="Also show cards with no answer yet.")] = False,
 ) -> None:
     """Review the cards due today, then new ones (the daily session).
 

@@ -1,11 +1,12 @@
 """The store's tables, as SQLAlchemy 2 typed models.
 
-These models are the single definition of the tables and indexes: ``ensure_schema`` builds
-a new store from them. Day-to-day queries go through :mod:`llmcards.store`, which speaks
-plain SQL over the same tables with the stdlib ``sqlite3`` driver, because importing
-SQLAlchemy's ORM costs about a quarter of a second, which is as long as Anki takes to show
-its first card. SQLAlchemy is therefore imported only when a store is created or migrated,
-and by tests that read a store back through these models.
+These models are the description of the tables and indexes for SQLAlchemy users (tests,
+the coming PostgreSQL sync hub). Stores are built and upgraded by the plain-SQL steps of
+:mod:`llmcards.schema.migrations`; a test checks that a store built by those steps has
+exactly the tables, columns, types, nullability and indexes described here, so change both
+together. Day-to-day queries go through :mod:`llmcards.store`, which speaks plain SQL with
+the stdlib ``sqlite3`` driver, because importing SQLAlchemy's ORM costs about a quarter of a
+second, which is as long as Anki takes to show its first card.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
-
-from llmcards.schema import SCHEMA_VERSION
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -108,14 +107,6 @@ class CardTagRow(Base):
     __table_args__ = (Index("ix_card_tags_card", "card_id"),)
 
 
-SINCE_3 = {"since": 3}  # added by schema 3 (llmcards.schema.v3 migrates older stores)
-
-
-def since(item: Any) -> int:
-    """The schema version that added a table, column or index (1 when not marked)."""
-    return int(item.info.get("since", 1))
-
-
 class ReviewLogRow(Base):
     """One grade: when, how, and the card's state before and after.
 
@@ -126,7 +117,7 @@ class ReviewLogRow(Base):
     __tablename__ = "review_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(String, nullable=False, info=SINCE_3)
+    uuid: Mapped[str] = mapped_column(String, nullable=False)
     card_id: Mapped[str] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), nullable=False)
     rating: Mapped[int] = mapped_column(Integer, nullable=False)
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -139,13 +130,12 @@ class ReviewLogRow(Base):
     difficulty: Mapped[float | None] = mapped_column(Float)
     due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cram: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    device: Mapped[str] = mapped_column(String, nullable=False, info=SINCE_3)
-    pushed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("0"),
-                                         info=SINCE_3)
+    device: Mapped[str] = mapped_column(String, nullable=False)
+    pushed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("0"))
 
     __table_args__ = (
-        Index("ix_review_logs_uuid", "uuid", unique=True, info=SINCE_3),
-        Index("ix_review_logs_unpushed", "id", sqlite_where=text("pushed = 0"), info=SINCE_3),
+        Index("ix_review_logs_uuid", "uuid", unique=True),
+        Index("ix_review_logs_unpushed", "id", sqlite_where=text("pushed = 0")),
         Index("ix_review_logs_card", "card_id", "reviewed_at"),
         Index("ix_review_logs_day", "study_day", "rating"),
         Index("ix_review_logs_time", "reviewed_at"),
@@ -178,7 +168,6 @@ class EventRow(Base):
         Index("ix_events_card", "card_id", "at"),
         Index("ix_events_kind", "kind", "at"),
         Index("ix_events_unpushed", "at", sqlite_where=text("pushed = 0")),
-        {"info": SINCE_3},
     )
 
 
@@ -198,35 +187,6 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-def ensure_schema(path: str, upto: int = SCHEMA_VERSION) -> None:
-    """Create the tables and indexes of a new store, or add what an older store lacks of schema
-    ``upto``, and stamp the store with that version. Idempotent.
-
-    Up to schema 2, migrations only added indexes and nullable columns, which this does from the
-    models. Schema 3 rebuilds a table, so an older store is brought to 2 here and to 3 by
-    :func:`llmcards.schema.v3.upgrade`; what schema 3 added is marked ``since`` 3 and left out.
-    """
-    engine = create_engine(f"sqlite:///{path}")
-    try:
-        with engine.begin() as conn:
-            tables = [t for t in Base.metadata.sorted_tables if since(t) <= upto]
-            Base.metadata.create_all(conn, tables=tables)  # missing tables, with their indexes
-            for table in tables:
-                present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
-                for column in table.columns:
-                    if column.name not in present and since(column) <= upto:
-                        # columns added before schema 3 are nullable, so ADD COLUMN is enough
-                        kind = column.type.compile(dialect=conn.dialect)
-                        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-                for index in table.indexes:
-                    if since(index) <= upto:
-                        index.create(conn, checkfirst=True)
-            conn.exec_driver_sql("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(upto),))
-            conn.exec_driver_sql(f"PRAGMA user_version = {int(upto)}")
-    finally:
-        engine.dispose()
 
 
 def engine_for(path: str) -> Any:

@@ -6,6 +6,8 @@
 - :mod:`~llmcards.store.banksync`: applying a bank sync (``store.bank``);
 - :mod:`~llmcards.store.stats`: the stats aggregates (``store.stats``);
 - :mod:`~llmcards.store.history`: the review log card by card, and replayed schedules (``store.history``);
+- :mod:`~llmcards.store.backups`: consistent copies with the online backup API, backup names, reading a
+  backup without changing it (:mod:`llmcards.backup` decides when and which to keep).
 - :mod:`~llmcards.store.events`: events to share with other devices, and applying a hub sync (``store.events``).
 
 The store imports only :mod:`llmcards.models`, :mod:`llmcards.config`,
@@ -46,8 +48,10 @@ class Store(Connection):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating directories and schema as needed) the store at ``path``."""
-        conn, created = cls.connect(path)
-        return cls(conn, path, created)
+        conn, created, migration_backup = cls.connect_and_migrate(path)
+        store = cls(conn, path, created)
+        store.migration_backup = migration_backup
+        return store
 
     def __enter__(self) -> Store:
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,20 +65,34 @@ def changed_fields(old: Sequence[Any], q: Question) -> dict[str, Any]:
     return {key: value for key, value in new.items() if before[key] != value}
 
 
-def update_text(c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool) -> None:
+def update_text(
+    c: sqlite3.Connection, q: Question, ts: str | None, *, from_file: bool, source_hash: str | None = None
+) -> None:
     """New text for an existing card; its schedule and history are untouched.
 
-    ``from_file``: the text comes from the card's bank file (a sync), so it also becomes
-    the card's ``source_hash``; an edit in the store leaves that alone.
+    ``from_file``: the text comes from the card's file (a sync), so the card as the file gives
+    it becomes its ``source_hash`` (``source_hash`` when given, since notes hash their text their
+    own way; else :meth:`Question.source_hash`); an edit in the store leaves that alone.
     """
-    digest = q.content_hash()
     c.execute(
         "UPDATE cards SET question = ?, answer = ?, tags = ?, sources = ?, content_hash = ?, "
         "source_hash = CASE WHEN ? THEN ? ELSE source_hash END, updated_at = ?, retired = 0 WHERE id = ?",
-        (q.question, q.answer, json_list(q.tags), json_list(q.sources), digest, from_file, digest, ts, q.id),
+        (q.question, q.answer, json_list(q.tags), json_list(q.sources), q.content_hash(), from_file,
+         source_hash or q.source_hash(), ts, q.id),
     )
     c.execute("DELETE FROM card_tags WHERE card_id = ?", (q.id,))
     c.executemany("INSERT INTO card_tags(tag, card_id) VALUES (?, ?)", [(t, q.id) for t in q.tags])
+
+
+def export_where(tags: Sequence[str], include_unanswered: bool, prefix: str = "") -> tuple[str, list[Any]]:
+    """The cards an export takes: not retired, with an answer (unless ``include_unanswered``),
+    and every tag of ``tags``."""
+    where = [f"{prefix}retired = 0"]
+    if not include_unanswered:
+        where.append(f"{prefix}answer IS NOT NULL")
+    for _ in tags:
+        where.append(f"{prefix}id IN (SELECT card_id FROM card_tags WHERE tag = ?)")
+    return " AND ".join(where), list(tags)
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,47 @@ class Cards:
         where, params = self._filter_sql(flt, now)
         return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
 
+    def count_for_export(self, tags: Sequence[str], include_unanswered: bool) -> int:
+        where, params = export_where(tags, include_unanswered)
+        return int(self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {where}", params).fetchone()[0])
+
+    def for_export(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[Card]:
+        """The cards an export takes (see :func:`export_where`), in bank order, streamed."""
+        where, params = export_where(tags, include_unanswered)
+        cur = self.db.conn.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE {where} ORDER BY position", params)
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            yield from map(card_from_row, rows)
+
+    def questions_for_export(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[Question]:
+        """The text and suspended flag of the cards an export takes (see :func:`export_where`), in
+        bank order, streamed: what a bank file holds, without the schedule."""
+        where, params = export_where(tags, include_unanswered)
+        cur = self.db.conn.execute(
+            f"SELECT id, question, answer, tags, sources, suspended FROM cards WHERE {where} ORDER BY position", params)
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            # Every tag and source list of the batch in one JSON document: one parse, not two a card.
+            lists = json.loads("[" + ",".join(f"{r[3]},{r[4]}" for r in rows) + "]")
+            for i, r in enumerate(rows):
+                yield Question(id=r[0], question=r[1], answer=r[2], tags=tuple(lists[2 * i]),
+                               sources=tuple(lists[2 * i + 1]), suspended=bool(r[5]))
+
+    def has_tag(self, tag: str) -> bool:
+        return self.db.conn.execute("SELECT 1 FROM card_tags WHERE tag = ? LIMIT 1", (tag,)).fetchone() is not None
+
+    def ids(self) -> builtins.list[str]:
+        """Every card id, retired cards included."""
+        return [r[0] for r in self.db.conn.execute("SELECT id FROM cards")]
+
+    def retired_ids(self) -> set[str]:
+        return {r[0] for r in self.db.conn.execute("SELECT id FROM cards WHERE retired = 1")}
+
+    # below the method ``list``, the builtin is ``builtins.list``
     def all_tags(self) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT tag FROM card_tags ORDER BY tag")]
 

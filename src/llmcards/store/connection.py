@@ -1,19 +1,26 @@
-"""Opening a store, transactions, migrations, meta and settings.
+"""Opening a store, migrations, transactions, meta and settings.
 
 The store speaks SQL over the stdlib ``sqlite3`` driver (see :mod:`llmcards.schema.tables`
-for why the tables are defined with SQLAlchemy but queried without it). Every datetime
+for why the tables are described with SQLAlchemy but queried without it). Every datetime
 crosses this boundary as timezone-aware UTC; inside SQLite it is naive UTC text in
 SQLAlchemy's format. Writes run in ``BEGIN IMMEDIATE`` transactions under WAL with a busy
 timeout, so two sessions in two terminals wait for each other instead of failing with
 "database is locked".
+
+Opening a store brings its schema up to date with the steps of
+:mod:`llmcards.schema.migrations`: a backup first (reason ``migration``; not for a new,
+empty store), then each step in its own transaction, its ``user_version`` bump included.
+A store from a newer llmcards is refused before SQLite opens it, so its file is left
+byte for byte as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +30,8 @@ from llmcards.config import LOCAL_SETTINGS, SCHEDULING_SETTINGS, Settings
 from llmcards.errors import UserError
 from llmcards.models import uuid7
 from llmcards.schema import SCHEMA_VERSION
+from llmcards.schema.migrations import MIGRATIONS
+from llmcards.store.files import fsync_dir, read_header_version
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -53,6 +62,54 @@ def from_db_required(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
 
 
+def _newer(path: Path, version: int) -> UserError:
+    return UserError(f"{path}: made by a newer llmcards (schema {version}; this one knows up to {SCHEMA_VERSION}); "
+                     "upgrade llmcards to open it")
+
+
+def migrate(conn: sqlite3.Connection, path: Path, *, now: datetime | None = None) -> Path | None:
+    """Apply the schema steps the store lacks, each in one transaction, after one backup of the
+    store as it was (none for a new store: there is nothing to lose). Returns the backup's path.
+
+    Another process may migrate the same store at the same time: each step re-reads the
+    version inside its transaction and is skipped if it was applied meanwhile.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    pending = [m for m in MIGRATIONS if m.version > version]
+    if not pending:
+        return None
+    from llmcards.store.backups import copy_store, free_backup_path
+
+    backup = None
+    if version > 0:
+        when = now or datetime.now(timezone.utc)
+        backup = copy_store(path, free_backup_path(path, when, "migration"))
+    for step in pending:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current > SCHEMA_VERSION:
+                raise _newer(path, current)
+            if current < step.version:
+                for statement in step.statements:
+                    conn.execute(statement)
+                if step.run is not None:
+                    step.run(conn)
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                             (str(step.version),))
+                conn.execute(f"PRAGMA user_version = {int(step.version)}")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            kept = f"; it is backed up in {backup}" if backup is not None else ""
+            raise UserError(f"migrating {path} to schema {step.version} ({step.name}) failed: {exc}; "
+                            f"the store is left at schema {current}{kept}") from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return backup
+
+
 class Connection:
     """One open store file: the connection, its transactions, meta and settings."""
 
@@ -62,6 +119,9 @@ class Connection:
         self.created = created
         self._depth = 0  # nesting of write() blocks; only the outermost one begins and commits
         self._device: str | None = None
+        self.migration_backup: Path | None = None  # the backup taken before migrating, when this open migrated
+        # Called once, just before the first write transaction begins (see llmcards.backup's daily backup).
+        self.before_first_write: Callable[[], None] | None = None
 
     @classmethod
     def connect(cls, path: Path) -> tuple[sqlite3.Connection, bool]:
@@ -69,7 +129,16 @@ class Connection:
 
         Returns the connection and whether the store was created now.
         """
-        created = not path.exists() or path.stat().st_size == 0
+        conn, created, _ = cls.connect_and_migrate(path)
+        return conn, created
+
+    @classmethod
+    def connect_and_migrate(cls, path: Path) -> tuple[sqlite3.Connection, bool, Path | None]:
+        """:meth:`connect`, also returning the backup taken before a migration (None if none ran)."""
+        header_version = read_header_version(path)  # bytes only: a newer store is refused untouched
+        if header_version is not None and header_version > SCHEMA_VERSION:
+            raise _newer(path, header_version)
+        created = header_version is None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -80,9 +149,9 @@ class Connection:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{path}: not an llmcards store ({exc})") from None
-        if version > SCHEMA_VERSION:  # checked before anything could write to the file
+        if version > SCHEMA_VERSION:  # a -wal newer than the header; nothing was written
             conn.close()
-            raise UserError(f"{path}: made by a newer llmcards (schema {version}); upgrade llmcards to open it")
+            raise _newer(path, version)
         if version == 0:
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if tables:
@@ -93,42 +162,42 @@ class Connection:
             conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        if version < SCHEMA_VERSION:
-            from llmcards.schema.tables import ensure_schema
-
-            if version == 0:
-                ensure_schema(str(path))  # a new store: the current schema, from the models
-                created = True
-            else:
-                if version < 2:
-                    ensure_schema(str(path), upto=2)
-                cls._upgrade_to_3(conn, path)
-        return conn, created
-
-    @staticmethod
-    def _upgrade_to_3(conn: sqlite3.Connection, path: Path) -> None:
-        """Schema 2 -> 3 (:mod:`llmcards.schema.v3`) in one transaction, unless another process
-        has just done it. If it fails, the store is left as it was."""
-        from llmcards.schema import v3
-
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
-                v3.upgrade(conn, row[0] if row else str(uuid.uuid4()))
-                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '3')")
-                conn.execute("PRAGMA user_version = 3")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            conn.close()
-            raise UserError(f"{path}: cannot upgrade the store to schema 3 ({exc}); it is unchanged") from None
+            backup = migrate(conn, path)
         except BaseException:
-            conn.execute("ROLLBACK")
+            conn.close()
             raise
-        conn.execute("COMMIT")
+        return conn, created or version == 0, backup
 
     def close(self) -> None:
         self.conn.close()
+
+    def wal_mode(self) -> bool:
+        """Whether the store runs in WAL mode (readers never block writers)."""
+        return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+
+    def replace_file(self, staged: Path) -> None:
+        """Make ``staged`` (a complete, fsync'd store file in the same folder) this store's file,
+        atomically, and close this connection.
+
+        The WAL is checkpointed into the old file and the store left in rollback-journal mode
+        first, which SQLite allows only when no other connection has the store open; so a
+        review running in another terminal is never pulled from under its feet, and no stale
+        ``-wal`` or ``-shm`` can be applied to the new file.
+        """
+        self.conn.execute("PRAGMA busy_timeout = 2000")
+        try:
+            mode = str(self.conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]).lower()
+        except sqlite3.OperationalError:
+            mode = "busy"
+        if mode != "delete":
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            raise UserError("the store is open in another llmcards process (a review?); close it and try again")
+        self.conn.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        os.replace(staged, self.path)
+        fsync_dir(self.path.parent)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -144,6 +213,10 @@ class Connection:
             finally:
                 self._depth -= 1
             return
+        hook = self.before_first_write
+        if hook is not None:
+            self.before_first_write = None
+            hook()
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
-from llmcards.models import Grade, ReviewRecord, State
+from llmcards.models import Grade, ReviewRecord, State, uuid7_named
+from llmcards.store.cards import export_where
 from llmcards.store.connection import Connection, from_db, from_db_required
 from llmcards.store.queue import SCHEDULE_COLUMNS, SET_SCHEDULE
 
@@ -14,11 +16,12 @@ _LOG_COLUMNS = ("id, card_id, rating, reviewed_at, duration_ms, state, stability
 
 
 def _record(r: Sequence[Any]) -> ReviewRecord:
+    """A row of ``_LOG_COLUMNS`` (sqlite3 rows are untyped)."""
     return ReviewRecord(
         id=int(r[0]),
         card_id=str(r[1]),
         rating=Grade(r[2]),
-        reviewed_at=from_db_required(r[3]),
+        reviewed_at=from_db_required(str(r[3])),
         duration_ms=r[4],
         state=State(r[5]),
         stability=r[6],
@@ -30,6 +33,22 @@ def _record(r: Sequence[Any]) -> ReviewRecord:
     )
 
 
+# A review log row for fitting: (card_id, rating, reviewed_at as seconds since the epoch (UTC),
+# duration_ms, cram). A value of the wrong type reads as None, so that the caller can count and
+# skip a damaged row instead of stopping at it.
+LogRow = tuple[str, "int | None", "float | None", "int | None", int]
+
+
+class GradeTimes(NamedTuple):
+    """Reviews with one grade from one state, and the time they took."""
+
+    state: State  # the card's state before the review
+    rating: Grade
+    reviews: int
+    duration_ms: int  # summed, each capped
+    timed: int  # how many have a duration
+
+
 class ReplayLog(NamedTuple):
     """A review as a replay reads it: what the person did, and the scheduling columns stored for it."""
 
@@ -37,7 +56,7 @@ class ReplayLog(NamedTuple):
     rating: int
     reviewed_at: str  # as stored: naive UTC text
     cram: bool
-    derived: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due (or ())
+    derived: tuple[Any, ...]  # prev_state, prev_interval_days, state, stability, difficulty, due
 
 
 class ReplayInput(NamedTuple):
@@ -48,11 +67,36 @@ class ReplayInput(NamedTuple):
     reviews: list[ReplayLog]
 
 
+# The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
+_MS_SQL = "(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr({col}, 21, 3) AS INTEGER))"
+# ms since the epoch as a stored time (naive UTC text with microseconds, as to_db writes it).
+_STORED_SQL = "(strftime('%Y-%m-%d %H:%M:%S', {ms} / 1000, 'unixepoch') || printf('.%03d000', {ms} % 1000))"
+
+ImportRow = tuple[str, int, int, "int | None", int, str, int]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :meth:`History.merge` did with a batch of imported reviews."""
+
+    read: int  # rows given
+    added: int  # new reviews written
+    already: int  # already in the store: same card, same millisecond
+    repeated: int  # the same (card, millisecond) more than once in the batch; counted once
+    unknown: int  # reviews of cards not in the store (not written)
+    unknown_cards: tuple[str, ...]  # their ids, sorted
+    card_ids: tuple[str, ...]  # cards that got at least one new review, sorted
+
+
 class History:
     """Reads the review log by card, and writes replayed schedules back."""
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    def count(self) -> int:
+        """How many reviews the log holds (cram included)."""
+        return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
 
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
@@ -100,6 +144,37 @@ class History:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
 
+    def rows_in_time_order(self) -> Iterator[LogRow]:
+        """Every row of the review log, oldest first (cram included), streamed from one query.
+
+        Fitting reads millions of rows, so times come as seconds since the epoch, not as
+        datetimes (a datetime per row would cost about a second per million rows).
+        """
+        return cast(Iterator[LogRow], self.db.conn.execute(
+            "SELECT card_id, CASE WHEN typeof(rating) = 'integer' THEN rating END, "
+            "CASE WHEN typeof(reviewed_at) = 'text' THEN (julianday(reviewed_at) - 2440587.5) * 86400.0 END, "
+            "CASE WHEN typeof(duration_ms) = 'integer' THEN duration_ms END, cram "
+            "FROM review_logs ORDER BY reviewed_at, id"))
+
+    def unreadable_rows(self) -> int:
+        """Rows a replay cannot read: a rating outside 1-4, a state outside 0-3, or no readable time."""
+        return int(self.db.conn.execute(
+            "SELECT count(*) FROM review_logs WHERE rating NOT IN (1, 2, 3, 4) OR state NOT IN (0, 1, 2, 3) "
+            "OR prev_state NOT IN (0, 1, 2, 3) OR typeof(reviewed_at) != 'text' OR julianday(reviewed_at) IS NULL"
+        ).fetchone()[0])
+
+    def grades_and_times(self, *, max_duration_ms: int) -> list[GradeTimes]:
+        """Grades by the state before them, with their summed durations (each capped at
+        ``max_duration_ms``); cram and impossible rows left out."""
+        rows = self.db.conn.execute(
+            "SELECT prev_state, rating, count(*), "
+            "coalesce(sum(CASE WHEN duration_ms >= 0 THEN min(duration_ms, ?) END), 0), "
+            "count(CASE WHEN duration_ms >= 0 THEN 1 END) FROM review_logs "
+            "WHERE cram = 0 AND rating IN (1, 2, 3, 4) AND prev_state IN (0, 1, 2, 3) GROUP BY prev_state, rating",
+            (max_duration_ms,))
+        return [GradeTimes(State(r[0]), Grade(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+
     def write_replay(self, cards: Iterable[tuple[Any, ...]], logs: Iterable[tuple[Any, ...]]) -> None:
         """Write replayed schedules: ``cards`` are (schedule columns..., card id), ``logs`` are
         (prev_state, prev_interval_days, state, stability, difficulty, due, log id). Runs inside the
@@ -108,3 +183,106 @@ class History:
             c.executemany(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", cards)
             c.executemany("UPDATE review_logs SET prev_state = ?, prev_interval_days = ?, state = ?, stability = ?, "
                           "difficulty = ?, due = ? WHERE id = ?", logs)
+
+    # ------------------------------------------------------------- export and import
+    def revlog_lines(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[list[str]]:
+        """The non-cram reviews of the cards an export selects (see :func:`export_where`), oldest
+        first, as CSV lines ``card_id,review_time,review_rating,review_state,review_duration\\n``
+        (time in ms since the epoch, the state before the review, an unknown duration as 0), in
+        batches.
+
+        SQLite writes the lines: a Python tuple per review costs more than the whole query. When
+        no card left out has a review (the usual case: cards without an answer are never
+        reviewed), the log is read without testing each review's card, which is a third of the
+        cost; otherwise the selected ids are one list SQLite builds once (the unary ``+`` keeps
+        it walking the log in time order rather than looking up each card's reviews).
+        """
+        where, params = export_where(tags, include_unanswered)
+        c = self.db.conn
+        left_out_reviewed = c.execute(
+            f"SELECT EXISTS (SELECT 1 FROM cards WHERE NOT ({where}) AND EXISTS "
+            "(SELECT 1 FROM review_logs r WHERE r.card_id = cards.id AND r.cram = 0))", params).fetchone()[0]
+        select = f" AND +card_id IN (SELECT id FROM cards WHERE {where})" if left_out_reviewed else ""
+        ms = _MS_SQL.format(col="reviewed_at")
+        card = ("CASE WHEN card_id GLOB '*[\",'||char(10)||char(13)||']*' "
+                "THEN '\"' || replace(card_id, '\"', '\"\"') || '\"' ELSE card_id END")
+        cur = c.execute(
+            f"SELECT printf('%s,%d,%d,%d,%d' || char(10), {card}, {ms}, rating, prev_state, coalesce(duration_ms, 0)) "
+            f"FROM review_logs WHERE cram = 0{select} ORDER BY reviewed_at, id", params if left_out_reviewed else ())
+        while True:
+            rows = cur.fetchmany(20_000)
+            if not rows:
+                return
+            yield [r[0] for r in rows]
+
+    def merge(self, rows: Iterable[ImportRow]) -> MergeResult:
+        """Add imported reviews that the store does not have yet, in the caller's transaction.
+
+        ``rows``: (card_id, time in ms since the epoch, rating, duration_ms, prev_state,
+        study_day, cram). It may be a generator: rows are streamed into a temporary table, so a
+        file of millions of reviews never sits in memory. A review is the same as one in the
+        store (or earlier in ``rows``) when it has the same card and the same millisecond, so
+        importing a file twice adds nothing. Reviews of unknown cards are counted, not written.
+
+        New rows are written card by card (so a replay finds each card's rows together), and
+        the scheduling columns of non-cram ones are placeholders (new, before and after) until
+        the caller replays the cards (:func:`llmcards.replay.replay_cards`).
+        """
+        stored = _STORED_SQL.format(ms="ms")
+        device = self.db.device_id
+        with self.db.write() as c:
+            for table in ("imported", "distinct_rows"):
+                c.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            columns = "card_id TEXT, ms INTEGER, rating INTEGER, duration_ms INTEGER, prev_state INTEGER, " \
+                      "study_day TEXT, cram INTEGER"
+            c.execute(f"CREATE TEMP TABLE imported({columns})")  # no index: appending is what is cheap
+            counter = _Counter(rows)
+            c.executemany("INSERT INTO temp.imported VALUES (?, ?, ?, ?, ?, ?, ?)", counter)
+            unknown_rows = c.execute(
+                "SELECT card_id, count(*) FROM temp.imported WHERE card_id NOT IN (SELECT id FROM cards) "
+                "GROUP BY card_id ORDER BY card_id").fetchall()
+            # One row per (card, ms) of a known card, the first one in the file (SQLite takes the bare
+            # columns from the row that has the min()), in card order.
+            c.execute(f"CREATE TEMP TABLE distinct_rows({columns}, first INTEGER)")
+            c.execute("INSERT INTO temp.distinct_rows SELECT card_id, ms, rating, duration_ms, prev_state, study_day, "
+                      "cram, min(rowid) FROM temp.imported WHERE card_id IN (SELECT id FROM cards) "
+                      "GROUP BY card_id, ms ORDER BY card_id, ms")
+            c.execute("DROP TABLE temp.imported")
+            distinct = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
+            # Stored times carry microseconds: the same millisecond is a range of the card's index.
+            c.execute(f"DELETE FROM temp.distinct_rows WHERE EXISTS (SELECT 1 FROM review_logs r "
+                      f"WHERE r.card_id = distinct_rows.card_id AND r.reviewed_at >= {stored} "
+                      f"AND r.reviewed_at <= substr({stored}, 1, 23) || '999')")
+            added = int(c.execute("SELECT count(*) FROM temp.distinct_rows").fetchone()[0])
+            # Each review's id is made from its card and millisecond, so that the same file imported
+            # on two devices gives the same reviews, which a hub sync then keeps once.
+            c.create_function("llmcards_review_uuid", 2, lambda card_id, ms: uuid7_named(ms, f"{card_id}|{ms}"),
+                              deterministic=True)
+            c.execute(
+                "INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, "
+                "prev_state, state, cram, pushed) SELECT llmcards_review_uuid(card_id, ms), ?, card_id, rating, "
+                f"{stored}, study_day, duration_ms, CASE WHEN cram THEN prev_state ELSE 0 END, "
+                "CASE WHEN cram THEN prev_state ELSE 0 END, cram, 0 FROM temp.distinct_rows ORDER BY rowid",
+                (device,))
+            card_ids = tuple(r[0] for r in c.execute("SELECT DISTINCT card_id FROM temp.distinct_rows"))
+            c.execute("DROP TABLE temp.distinct_rows")
+        unknown = sum(int(r[1]) for r in unknown_rows)
+        return MergeResult(read=counter.count, added=added, already=distinct - added,
+                           repeated=counter.count - unknown - distinct, unknown=unknown,
+                           unknown_cards=tuple(r[0] for r in unknown_rows), card_ids=card_ids)
+
+
+class _Counter:
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, rows: Iterable[ImportRow]) -> None:
+        self._rows = iter(rows)
+        self.count = 0
+
+    def __iter__(self) -> _Counter:
+        return self
+
+    def __next__(self) -> ImportRow:
+        row = next(self._rows)
+        self.count += 1
+        return row

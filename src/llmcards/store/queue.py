@@ -8,7 +8,7 @@ from typing import Any
 
 from llmcards.models import Card, CardState, Grade, uuid7
 from llmcards.store.cards import CARD_COLUMNS, card_from_row
-from llmcards.store.connection import Connection, from_db, to_db
+from llmcards.store.connection import Connection, from_db, from_db_required, to_db
 
 ACTIVE = "state > 0 AND suspended = 0 AND retired = 0"  # the predicate of the partial index ix_cards_active_due
 
@@ -148,9 +148,15 @@ class Queue:
         row = self.db.conn.execute(f"SELECT min(due) FROM cards WHERE {ACTIVE} AND due > ?", (to_db(after),)).fetchone()
         return from_db(row[0])
 
+    def due_by_card(self) -> dict[str, datetime]:
+        """When each active studied card falls due (what a reschedule moves)."""
+        rows = self.db.conn.execute(f"SELECT id, due FROM cards WHERE {ACTIVE} AND due IS NOT NULL")
+        return {card_id: from_db_required(due) for card_id, due in rows}
+
     def count_due(self, until: datetime) -> int:
-        row = self.db.conn.execute(f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?",
-                                   (to_db(until),)).fetchone()
+        row = self.db.conn.execute(
+            f"SELECT count(*) FROM cards WHERE {ACTIVE} AND due <= ?", (to_db(until),)
+        ).fetchone()
         return int(row[0])
 
     def count_new_available(self, flt: QueueFilter, now: datetime) -> int:

@@ -138,7 +138,8 @@ class StatsQueries:
         where, params = self._tag(tag, "card_id")
         row = self.db.conn.execute(
             "SELECT count(*), count(DISTINCT card_id), coalesce(sum(prev_state = 0 AND cram = 0), 0), "
-            "coalesce(sum(rating = 1), 0), coalesce(sum(duration_ms), 0), coalesce(sum(prev_state = 2 AND cram = 0), 0), "
+            "coalesce(sum(rating = 1), 0), coalesce(sum(duration_ms), 0), "
+            "coalesce(sum(prev_state = 2 AND cram = 0), 0), "
             "coalesce(sum(prev_state = 2 AND cram = 0 AND rating > 1), 0) "
             f"FROM review_logs WHERE study_day = ?{where}",
             [day.isoformat(), *params],
@@ -158,7 +159,8 @@ class StatsQueries:
         if tag is None:
             days = (
                 "WITH RECURSIVE seek(day) AS (SELECT min(study_day) FROM review_logs WHERE study_day <= ?1"
-                " UNION ALL SELECT (SELECT min(study_day) FROM review_logs WHERE study_day > seek.day AND study_day <= ?1)"
+                " UNION ALL SELECT (SELECT min(study_day) FROM review_logs"
+                " WHERE study_day > seek.day AND study_day <= ?1)"
                 " FROM seek WHERE seek.day IS NOT NULL),"
                 " days(day) AS (SELECT day FROM seek WHERE day IS NOT NULL),"
             )
