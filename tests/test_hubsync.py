@@ -439,3 +439,65 @@ def test_reviews_made_after_a_delete_elsewhere_wait_for_the_card_on_every_device
     _sync(c, hub_url)
     assert device_state(a) == device_state(b) == device_state(c)
     assert [log.reviewed_at for log in c.cards.history("mine")] == [NOW + timedelta(hours=2)]
+
+
+def test_cards_from_notes_reach_the_other_device_with_their_edits(devices: Devices, hub_url: str,
+                                                                  tmp_path: Path) -> None:
+    from llmcards.notes_import import apply_notes_import, plan_notes_import, read_note_files
+
+    a, b = devices("a"), devices("b")
+    notes = write(tmp_path / "notes.md", "# RL\n\n## What is DPO?\nPreference optimisation without a reward model.\n\n"
+                                         "## What is PPO?\nA clipped policy-gradient method.\n")
+    apply_notes_import(a, plan_notes_import(a, read_note_files(notes)), now=NOW)
+    notes_ids = [r[0] for r in a.conn.execute("SELECT id FROM cards WHERE origin = 'notes'")]
+    assert len(notes_ids) == 2
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    assert {b.cards.require(i).question for i in notes_ids} == {"What is DPO?", "What is PPO?"}
+    write(notes, "# RL\n\n## What is DPO?\nDirect preference optimisation.\n")  # PPO leaves the notes
+    apply_notes_import(a, plan_notes_import(a, read_note_files(notes)), now=NOW + timedelta(hours=1))
+    _sync(a, hub_url, timedelta(days=31))
+    _sync(b, hub_url, timedelta(days=31))
+    assert device_state(a) == device_state(b)
+    retired = [i for i in notes_ids if b.cards.require(i).retired]
+    assert len(retired) == 1 and b.cards.require(retired[0]).question == "What is PPO?"
+
+
+def test_reviews_imported_on_two_devices_are_kept_once(devices: Devices, hub_url: str, tmp_path: Path) -> None:
+    from llmcards.export import import_reviews
+
+    a, b = devices("a"), devices("b")
+    day_ms = int((NOW - timedelta(days=10)).timestamp() * 1000)
+    log = write(tmp_path / "revlog.csv", "card_id,review_time,review_rating,review_duration\n"
+                                         f"lora-principle,{day_ms},3,4000\n"
+                                         f"lora-principle,{day_ms + 3 * 86_400_000},3,5000\n")
+    import_reviews(a, log, now=NOW)
+    import_reviews(b, log, now=NOW)
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    _sync(a, hub_url)
+    assert a.history.count() == b.history.count() == 2  # the same review has the same id on both
+    state_a, state_b = device_state(a), device_state(b)
+    for state in (state_a, state_b):  # each device imported them: each keeps itself as their device
+        state["reviews"] = [(r[0], *r[2:]) for r in state["reviews"]]
+    assert state_a == state_b
+
+
+def test_a_pull_that_deletes_is_backed_up_first_and_new_reviews_alone_are_not(devices: Devices, hub_url: str) -> None:
+    from llmcards.store.backups import store_backups
+
+    a, b = devices("a"), devices("b")
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    grade(a, "lora-principle", 3, NOW)
+    _sync(a, hub_url)
+    pulled = _sync(b, hub_url)
+    assert pulled.pulled_reviews == 1 and pulled.backup is None
+    assert [x.reason for x in store_backups(b.path)] == []
+    a.cards.delete(["bn-vs-ln"], now=NOW + timedelta(days=1))
+    _sync(a, hub_url, timedelta(days=31))
+    deleting = _sync(b, hub_url, timedelta(days=31))
+    assert deleting.backup is not None and b.cards.get("bn-vs-ln") is None
+    assert "sync" in [x.reason for x in store_backups(b.path)]  # (also kept as the day's daily backup)
+    with Store.open(deleting.backup) as saved:  # the backup is the store before the delete arrived
+        assert saved.cards.get("bn-vs-ln") is not None

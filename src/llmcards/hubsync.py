@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmcards.errors import UserError
@@ -62,6 +63,7 @@ class SyncResult:
     restarted: bool = False  # the hub had lost events this store saw; everything was pushed again
     merge: MergeReport = field(default_factory=MergeReport)
     seconds: float = 0.0
+    backup: Path | None = None  # taken before applying what was pulled, when it changed or removed something
 
     @property
     def pushed(self) -> int:
@@ -178,19 +180,33 @@ def sync(store: Store, url: str, *, now: datetime, progress: Progress | None = N
                 done += len(part)
                 report("pull", done, max(total, done))
 
-    # 3. apply, in one transaction
-    # backup_before(store, "sync")  -- when something was pulled: the store is about to change
-    with store.write():
-        first = store.get_meta(REPLAY_PENDING) is not None
-        _apply(store, result, pushed_reviews, pushed_events, now=now, replay_all=first, progress=report)
-        if first:
-            store.delete_meta(REPLAY_PENDING)
-        store.set_meta(key, f"{newest} {newest_id}")
-        store.set_meta(PUSHED_TO_KEY, result.hub_id)
-        result.seconds = time.perf_counter() - started
-        store.set_meta(LAST_SYNC_KEY, json.dumps({
-            "hub": result.hub, "hub_id": result.hub_id, "at": now.isoformat(timespec="seconds"),
-            "pushed": result.pushed, "pulled": result.pulled, "cards_updated": result.merge.cards_updated}))
+    # 3. apply, in one transaction. What changes or removes something here (another device's edits,
+    # deletes, settings, grades taken back, or the first sync's rebuild of every schedule) commits only
+    # once a backup of the store as it was is on disk; the copy runs while the changes are applied.
+    # New reviews alone only add to the history, and take no backup.
+    first = store.get_meta(REPLAY_PENDING) is not None
+    pending = None
+    if store.events.staged_changes() or (first and store.history.count()):
+        from llmcards.backup import start_backup
+
+        pending = start_backup(store, "sync", now=now)
+    try:
+        with store.write():
+            _apply(store, result, pushed_reviews, pushed_events, now=now, replay_all=first, progress=report)
+            if first:
+                store.delete_meta(REPLAY_PENDING)
+            store.set_meta(key, f"{newest} {newest_id}")
+            store.set_meta(PUSHED_TO_KEY, result.hub_id)
+            result.seconds = time.perf_counter() - started
+            store.set_meta(LAST_SYNC_KEY, json.dumps({
+                "hub": result.hub, "hub_id": result.hub_id, "at": now.isoformat(timespec="seconds"),
+                "pushed": result.pushed, "pulled": result.pulled, "cards_updated": result.merge.cards_updated}))
+            if pending is not None:
+                result.backup = pending.wait()  # a failed backup raises here, and nothing is applied
+                pending = None
+    finally:
+        if pending is not None:
+            pending.abandon()
     return result
 
 

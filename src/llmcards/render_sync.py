@@ -24,6 +24,7 @@ class SyncResultJson(TypedDict):
     reviews_taken_back: int
     reviews_waiting_for_cards: int
     restarted: bool
+    backup: str | None
     seconds: float
 
 
@@ -40,6 +41,7 @@ def sync_result_json(r: SyncResult) -> SyncResultJson:
         "reviews_taken_back": m.unreviewed,
         "reviews_waiting_for_cards": m.parked,
         "restarted": r.restarted,
+        "backup": None if r.backup is None else str(r.backup),
         "seconds": round(r.seconds, 3),
     }
 
@@ -82,6 +84,8 @@ def sync_result_text(r: SyncResult) -> Text:
     if m.parked:
         out.append(f"\n{plural(m.parked, 'review')} of cards this device does not have yet are kept for when "
                    "they arrive (a newer bundled bank?).", style="dim")
+    if r.backup is not None:
+        out.append(f"\nBacked up before applying: {r.backup}", style="dim")
     return out
 
 

@@ -184,6 +184,10 @@ class Events:
             "prev_interval_days, state, stability, difficulty, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r.uuid, r.device, r.reviewed_at, r.card_id, r.data, int(r.cram), *r.log) for r in reviews])
 
+    def staged_changes(self) -> int:
+        """How many pulled events other than reviews are staged (edits, deletes, settings...)."""
+        return int(self.db.conn.execute("SELECT count(*) FROM temp.sync_events").fetchone()[0])
+
     def keep_staged(self) -> list[Event]:
         """Add the staged events this store did not know to its events (as pushed: they came from the
         hub), inside the caller's transaction; returns them in hub order."""
