@@ -501,3 +501,31 @@ def test_a_pull_that_deletes_is_backed_up_first_and_new_reviews_alone_are_not(de
     assert "sync" in [x.reason for x in store_backups(b.path)]  # (also kept as the day's daily backup)
     with Store.open(deleting.backup) as saved:  # the backup is the store before the delete arrived
         assert saved.cards.get("bn-vs-ln") is not None
+
+
+def test_a_reschedule_lasts_and_reaches_the_other_device(devices: Devices, hub_url: str) -> None:
+    from llmcards.optimize import apply
+
+    a, b = devices("a"), devices("b")
+    for i, card_id in enumerate(("lora-principle", "bn-vs-ln", "attention-complexity")):
+        grade(a, card_id, 3, NOW + timedelta(minutes=i))
+        grade(a, card_id, 3, NOW + timedelta(days=2, minutes=i))
+    _sync(a, hub_url)
+    _sync(b, hub_url)
+    params = list(Settings().fsrs_parameters)
+    params[:4] = [p * 3 for p in params[:4]]  # longer first intervals
+    before = a.cards.require("lora-principle").schedule
+    applied = apply(a, NOW + timedelta(days=3), parameters=params, reschedule_cards=True)
+    assert applied.reschedule is not None
+    after = a.cards.require("lora-principle").schedule
+    assert after.stability != before.stability
+    # A later replay (an import, a sync) keeps the reschedule: the reviews before it stay under its settings.
+    assert replay_cards(a).changed == ()
+    _sync(a, hub_url, timedelta(days=4))
+    got = _sync(b, hub_url, timedelta(days=4))
+    assert "lora-principle" in got.merge.rescheduled
+    assert device_state(a) == device_state(b)
+    grade(b, "lora-principle", 3, NOW + timedelta(days=5))  # and reviews made after it follow on, on both
+    _sync(b, hub_url, timedelta(days=6))
+    _sync(a, hub_url, timedelta(days=6))
+    assert device_state(a) == device_state(b)

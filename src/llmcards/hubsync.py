@@ -254,6 +254,9 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
     since = [str(to_db(e.at)) for e in new if e.kind == "setting" and e.data.get("key") in SCHEDULING_SETTINGS]
     if since:
         whole |= set(store.history.card_ids_reviewed_since(min(since)))
+    # A reschedule elsewhere (`optimize --reschedule`) puts every earlier review under new settings.
+    if any(e.kind == "reschedule" for e in new):
+        whole |= set(store.history.card_ids_with_reviews())
     # A card whose new reviews all come after its last one here goes on from its stored schedule (the
     # replay of the earlier ones), and its new reviews are written once, with their scheduling columns.
     # Any other card is replayed from its first review. A store migrated from schema 2 replays every

@@ -635,10 +635,13 @@ def apply(store: Store, now: datetime, *, parameters: Sequence[float] | None = N
         from llmcards.backup import backup_before
 
         backup_before(store, "reschedule", now=now)
-    with store.write():
+    with store.write() as c:
         for key in texts:
-            store.save_setting(key, settings.to_strings()[key])
+            store.save_setting(key, settings.to_strings()[key], now=now)
         if reschedule_cards:
+            # From now on, every review before this moment is replayed under these settings, here
+            # and on the devices this store syncs with (Connection.settings_timeline).
+            store.record_event(c, "reschedule", None, {}, now)
             report = reschedule(store, settings, now, tz=tz, progress=progress)
     return Applied(settings.fsrs_parameters if parameters is not None else None,
                    settings.desired_retention if retention is not None else None, report)

@@ -286,10 +286,16 @@ class Connection:
         """The settings in effect over time, from the setting events: ``[(since, settings), ...]``,
         oldest first, ``since`` as stored UTC text (None: from the beginning). Only a change of a
         setting that scheduling reads starts a new period. A replay grades each review under the
-        settings of its time, as the review screen did, on every device alike."""
+        settings of its time, as the review screen did, on every device alike. A ``reschedule``
+        event (``llmcards optimize --reschedule``) puts every review before it under the settings
+        in effect at that moment, as that rescheduling did."""
         values: dict[str, str] = {}
         periods: list[tuple[str | None, Settings]] = [(None, Settings())]
-        for at, data in self.conn.execute("SELECT at, data FROM events WHERE kind = 'setting' ORDER BY at, id"):
+        for at, kind, data in self.conn.execute(
+                "SELECT at, kind, data FROM events WHERE kind IN ('setting', 'reschedule') ORDER BY at, id"):
+            if kind == "reschedule":  # `optimize --reschedule`: every earlier review under the settings of then
+                periods = [(None, periods[-1][1])]
+                continue
             change = json.loads(data)
             key, value = change.get("key"), change.get("value")
             if key not in SCHEDULING_SETTINGS:
