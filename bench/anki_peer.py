@@ -163,8 +163,9 @@ def prep(llm_db: str, src_path: str, out: str, now_iso: str, raise_limits: bool)
 
 def first(path: str) -> None:
     """Cold process -> first queued card rendered; the runner times spawn -> READY."""
+    import anki.collection  # noqa: F401, I001  (first: importing anki.cards first is a circular import)
     from anki.cards import Card
-    from anki.collection import Collection  # before anki.cards (circular import)
+    from anki.collection import Collection
 
     col = Collection(path)
     counts = col.sched.counts()
@@ -178,8 +179,9 @@ def first(path: str) -> None:
 
 def answer(path: str, n: int) -> None:
     """Answer ``n`` cards Good; time answer_card alone, and answer -> next question rendered."""
+    import anki.collection  # noqa: F401, I001  (first: importing anki.cards first is a circular import)
     from anki.cards import Card
-    from anki.collection import Collection  # before anki.cards (circular import)
+    from anki.collection import Collection
     from anki.scheduler.v3 import CardAnswer
 
     col = Collection(path)
