@@ -486,13 +486,14 @@ def test_folder_recursion_sorted_and_symlinks(tmp_path: Path) -> None:
     write(root, "# b?\nB\n", "b.md")
     write(root, "# a?\nA\n", "sub/a.md")
     write(root, "# z?\nZ\n", "A.MD")
+    write(root, "# c?\nC\n", "c.markdown")
     write(root, "# hidden?\n", ".obsidian/h.md")
     write(root, "not notes", "readme.txt")
     (root / "link.md").symlink_to(root / "b.md")  # the same file twice: read once
     (root / "again").symlink_to(root / "sub")  # the same folder twice: read once
-    assert [name for _, name in find_note_files(root)] == ["A.MD", "b.md", "sub/a.md"]
+    assert [name for _, name in find_note_files(root)] == ["A.MD", "b.md", "c.markdown", "sub/a.md"]
     found = read_notes(root)
-    assert [q.locator for q in found] == ["A.MD#z?", "b.md#b?", "sub/a.md#a?"]
+    assert [q.locator for q in found] == ["A.MD#z?", "b.md#b?", "c.markdown#c?", "sub/a.md#a?"]
 
 
 def test_symlink_loops(tmp_path: Path) -> None:
@@ -514,7 +515,7 @@ def test_symlink_loops(tmp_path: Path) -> None:
 
 def test_folder_without_md_files(tmp_path: Path) -> None:
     write(tmp_path / "empty", "# q?\n", "notes.txt")
-    with pytest.raises(UserError, match=r"empty: no \.md files in this folder or below it"):
+    with pytest.raises(UserError, match=r"empty: no \.md or \.markdown files in this folder or below it"):
         read_notes(tmp_path / "empty")
 
 
@@ -597,7 +598,7 @@ def test_no_questions_found(tmp_path: Path) -> None:
     folder = tmp_path / "folder"
     write(folder, "plain\n", "a.md")
     write(folder, "prose\n", "b.md")
-    with pytest.raises(UserError, match=r"folder: none of its 2 \.md files: no questions found"):
+    with pytest.raises(UserError, match=r"folder: none of its 2 notes files: no questions found"):
         read_notes(folder)
 
 

@@ -391,7 +391,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     cases["50 MB"] = (huge, "50 MB is over the 20 MB limit for a notes file; split it")
     empty = tmp_path / "bad" / "no-notes"
     write(empty / "readme.txt", "## What is this?\nNot a .md file.\n")
-    cases["folder without .md"] = (empty, "no .md files in this folder or below it")
+    cases["folder without .md"] = (empty, "no .md or .markdown files in this folder or below it")
     loop = tmp_path / "bad" / "loop"
     write(loop / "a.md", "## What is a loop?\nA way back.\n")
     (loop / "again").symlink_to(loop)
@@ -440,4 +440,5 @@ def test_importer_is_chosen_by_suffix_or_folder(tmp_path: Path) -> None:
     assert importer_for(tmp_path / "cards.yml") == "bank"
     assert importer_for(tmp_path / "notes.md") == "notes"
     assert importer_for(tmp_path / "NOTES.MD") == "notes"
+    assert importer_for(tmp_path / "notes.markdown") == "notes"
     assert importer_for(tmp_path) == "notes"

@@ -1,6 +1,6 @@
 """Your own Markdown notes as cards: the parser and the pure re-import planner.
 
-``read_notes(path)`` reads a ``.md`` file, or every ``*.md`` file under a folder, and
+``read_notes(path)`` reads a ``.md`` file, or every ``*.md`` (or ``*.markdown``) file under a folder, and
 ``parse_notes(text, name)`` turns one note into :class:`NoteQuestion` values. Nothing here
 touches the store: ``plan_import`` compares what a note gives with the cards a previous import
 made and says what to add, update, keep and retire.
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 MAX_NOTE_BYTES: Final = 20 * 1024 * 1024
 """A notes file larger than this (20 MB) is refused before it is read."""
 
-NOTE_SUFFIXES: Final = (".md",)
+NOTE_SUFFIXES: Final = (".md", ".markdown")
 """The files a folder import reads (compared case-insensitively)."""
 
 RENAME_SIMILARITY: Final = 0.8
@@ -214,7 +214,7 @@ def assign_ids(questions: Sequence[NoteQuestion], taken: Callable[[str], bool] |
 def find_note_files(path: Path | str) -> list[tuple[Path, str]]:
     """The notes to read: ``(path, name)`` pairs; ``name`` is what locators and messages use.
 
-    A file is read whatever its suffix; a folder is searched recursively for ``*.md`` files
+    A file is read whatever its suffix; a folder is searched recursively for ``*.md`` and ``*.markdown`` files
     (hidden files and folders skipped), in sorted order of their path inside it. Symlinks are
     followed; a file reached twice is read once, and a link back to a folder above it is an
     error (a symlink loop), as is a broken link to a ``.md`` file.
@@ -225,7 +225,7 @@ def find_note_files(path: Path | str) -> list[tuple[Path, str]]:
         found: dict[tuple[int, int], tuple[str, Path]] = {}
         _walk(root, "", [(st.st_dev, st.st_ino)], found, set())
         if not found:
-            raise UserError(f"{root}: no .md files in this folder or below it")
+            raise UserError(f"{root}: no .md or .markdown files in this folder or below it")
         return [(p, rel) for rel, p in sorted(found.values())]
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"{root}: not a regular file or folder")
@@ -422,7 +422,7 @@ def _guess_encoding(data: bytes) -> tuple[str, str]:
 
 
 def read_notes(path: Path | str) -> list[NoteQuestion]:
-    """Every question in a notes file, or in the ``*.md`` files under a folder, with ids assigned.
+    """Every question in a notes file, or in the ``*.md`` and ``*.markdown`` files under a folder, with ids assigned.
 
     Raises :class:`UserError` (one line, nothing read further) for a missing path, a file
     over :data:`MAX_NOTE_BYTES`, a binary or non-UTF-8 file, a folder with no ``.md`` file,
@@ -442,7 +442,7 @@ def questions_of(notes: Sequence[tuple[str, str]], shown: str) -> list[NoteQuest
     for text, name in notes:
         questions.extend(parse_notes(text, name))
     if not questions:
-        where = shown if len(notes) == 1 else f"{shown}: none of its {len(notes)} .md files"
+        where = shown if len(notes) == 1 else f"{shown}: none of its {len(notes)} notes files"
         raise UserError(f"{where}: no questions found; looked for {STRUCTURES}")
     return questions if len(notes) == 1 else assign_ids(questions)  # one note: parse_notes assigned them
 

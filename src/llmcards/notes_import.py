@@ -2,7 +2,7 @@
 
 Three steps, so that the command can show the plan and ask before writing:
 
-1. :func:`read_note_files` reads the file, or every ``*.md`` file under a folder, once; every
+1. :func:`read_note_files` reads the file, or every ``*.md`` or ``*.markdown`` file under a folder, once; every
    error about the files themselves (missing, too large, binary, not UTF-8, a folder without
    notes, a symlink loop) is raised here, before the store is opened.
 2. :func:`plan_notes_import` parses them (:mod:`llmcards.notes`) and compares them with the
@@ -71,7 +71,7 @@ class NoteFiles:
 
 
 def read_note_files(path: Path) -> NoteFiles:
-    """Read a notes file, or every ``*.md`` file under a folder; every file error is raised here.
+    """Read a notes file, or every ``*.md`` or ``*.markdown`` file under a folder; every file error is raised here.
 
     See :func:`llmcards.notes.find_note_files`, :func:`llmcards.notes.read_note_bytes` and
     :func:`llmcards.notes.decode_note` for what is read and what is refused.

@@ -46,8 +46,9 @@ def importer_for(path: Path | None) -> str:
 def import_cmd(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(
-        metavar="[PATH]", help="A bank YAML file; Markdown notes (a .md file or a folder of them); or an Anki "
-        "package (.apkg, .colpkg) whose reviews to merge. Default: the bundled bank.", show_default=False)] = None,
+        metavar="[PATH]", help="A bank YAML file; Markdown notes (a .md or .markdown file, or a folder of them); "
+        "or an Anki package (.apkg, .colpkg) whose reviews to merge. Default: the bundled bank.",
+        show_default=False)] = None,
     reviews: Annotated[Path | None, typer.Option("--reviews", metavar="FILE",
                                                  help="Merge a review log (CSV: card_id, review_time, review_rating, "
                                                  "review_state, review_duration), then replay those cards.")] = None,
@@ -64,7 +65,7 @@ def import_cmd(
     are merged by card and time, so importing a file twice changes nothing; the cards that
     got reviews are rescheduled by replaying their history.
 
-    Notes (a .md file, or a folder of them) are read for questions: headings ending in ?,
+    Notes (a .md or .markdown file, or a folder of them) are read for questions: headings ending in ?,
     numbered headings, bold numbered items, Q:/A: pairs, blockquoted questions. A table
     of what would be added, updated, renamed and retired comes first, then a question
     (--yes skips it, --dry-run only shows). Re-importing edited notes keeps every card's
@@ -87,7 +88,8 @@ def import_cmd(
         _import_notes(ctx, file, yes=yes, dry_run=dry_run, tags=tag or [], json_out=json_out)
         return
     if dry_run or tag:
-        raise UserError("--dry-run and --tag work with Markdown notes (a .md file or a folder), not a bank file")
+        raise UserError("--dry-run and --tag work with Markdown notes (a .md or .markdown file, or a folder), "
+                        "not a bank file")
     _import_bank(ctx, file, json_out=json_out)
 
 
