@@ -66,7 +66,10 @@ class Sample:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("LLMCARDS_") and k not in ("NO_COLOR", "COLUMNS", "LINES", "EDITOR", "VISUAL",
-                                                          "FORCE_COLOR", "PYTHONPROFILEIMPORTTIME")}
+                                                          "FORCE_COLOR", "PYTHONPROFILEIMPORTTIME",
+                                                          # A person's Python caches compiled modules; without
+                                                          # the cache every cold start compiles llmcards again.
+                                                          "PYTHONDONTWRITEBYTECODE")}
     env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm-256color", LLMCARDS_NOW=wl.NOW_ISO)
     env.update(extra)
     return env
