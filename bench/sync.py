@@ -223,6 +223,7 @@ def main() -> None:
         print("no PostgreSQL (eval \"$(bash .ci/postgres.sh start)\" or --pg-url); SQLite hub only", file=sys.stderr)
     store_m, manifest = wl.ensure(wl.WORKLOADS["M"], CACHE)
     env = {**os.environ, "LLMCARDS_NOW": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a person's Python caches compiled modules
     load_before = os.getloadavg()
     hubs = Hubs(args.pg_url)
     samples: dict[str, list[dict[str, float]]] = {}
