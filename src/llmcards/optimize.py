@@ -581,14 +581,17 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
             raise UserError(f"{rows} cannot be replayed (a rating outside 1-4, a state outside 0-3 or an "
                             "unreadable time); nothing was rescheduled")
         before = store.queue.due_by_card()
-        ids = store.history.card_ids_with_reviews()
-    total = max(1, len(ids))
+        ids = store.history.card_ids_with_reviews() if dry_run else None
+    total = max(1, len(ids) if ids is not None else len(before))  # for the progress bar only
+    reported = 0
 
     def tick(done: int) -> None:
-        if progress is not None and (done % 500 == 0 or done == total):
-            progress(done / total)
+        nonlocal reported
+        if progress is not None and (done - reported >= 500 or done >= total):
+            reported = done
+            progress(min(1.0, done / total))
 
-    if dry_run:
+    if ids is not None:
         after = dict(before)
         replayed = reviews = 0
         for card_id, log in store.history.reviews_by_card(ids):
@@ -599,8 +602,9 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
             reviews += sum(1 for r in log if not r.cram)
             tick(replayed)
     else:
-        # The review rows keep the scheduling columns they were given when the person studied.
-        report = replay_cards(store, ids, settings=settings, rewrite_logs=False, progress=tick)
+        # Every card with a review; the review rows keep the scheduling columns they were given
+        # when the person studied.
+        report = replay_cards(store, None, settings=settings, rewrite_logs=False, progress=tick)
         replayed, reviews = report.cards, report.reviews
         after = store.queue.due_by_card()
     earlier = sum(1 for card_id, due in after.items() if card_id in before and due < before[card_id])
@@ -631,15 +635,25 @@ def apply(store: Store, now: datetime, *, parameters: Sequence[float] | None = N
     for key, text in texts.items():
         settings = settings.with_value(key, text)  # validated as `config set` validates
     report = None
+    pending = None
     if reschedule_cards:
-        from llmcards.backup import backup_before
+        from llmcards.backup import start_backup
 
-        backup_before(store, "reschedule", now=now)
-    with store.write():
-        for key in texts:
-            store.save_setting(key, settings.to_strings()[key])
-        if reschedule_cards:
-            report = reschedule(store, settings, now, tz=tz, progress=progress)
+        # The copy runs in a thread while the cards are replayed; the transaction commits only
+        # once it is on disk (a failed backup raises in wait() and rolls the reschedule back).
+        pending = start_backup(store, "reschedule", now=now)
+    try:
+        with store.write():
+            for key in texts:
+                store.save_setting(key, settings.to_strings()[key])
+            if reschedule_cards:
+                report = reschedule(store, settings, now, tz=tz, progress=progress)
+            if pending is not None:
+                pending.wait()
+                pending = None
+    finally:
+        if pending is not None:
+            pending.abandon()
     return Applied(settings.fsrs_parameters if parameters is not None else None,
                    settings.desired_retention if retention is not None else None, report)
 

@@ -15,7 +15,7 @@ a rescheduling under new parameters leaves them as they were when the person stu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -70,8 +70,30 @@ class ReplayReport:
     cards: int  # cards replayed
     reviews: int  # reviews replayed
     changed: tuple[str, ...]  # cards whose schedule differs from what was stored
-    before: dict[str, CardState]  # the stored schedule of each changed card
-    after: dict[str, CardState]  # and its replayed one
+    before: Mapping[str, CardState]  # the stored schedule of each changed card
+    after: Mapping[str, CardState]  # and its replayed one
+
+
+class _States(Mapping[str, CardState]):
+    """Cards' states kept as schedule columns, made into CardStates when looked up (a replay of
+    100k cards under new parameters changes nearly all of them, and few callers look)."""
+
+    def __init__(self, columns: dict[str, tuple[Any, ...]]) -> None:
+        self._columns = columns
+
+    def __getitem__(self, card_id: str) -> CardState:
+        return _stored_state(self._columns[card_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+# A replay of at least this many cards goes through llmcards.fastreplay (numpy, every card's
+# k-th review at once); fewer are replayed one review at a time (numpy's import alone costs more).
+BULK_CARDS = 200
 
 
 def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, settings: Settings | None = None,
@@ -84,6 +106,43 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     """
     fast = FastScheduler(settings or store.settings(), fuzz=fuzz)
     ids = list(card_ids) if card_ids is not None else None
+    with store.write():
+        if ids is None or len(ids) >= BULK_CARDS:
+            report = _replay_bulk(store, ids, fast, rewrite_logs, progress)
+            if report is not None:
+                return report
+        return _replay_one_by_one(store, ids, fast, rewrite_logs, progress)
+
+
+def _replay_bulk(store: Store, ids: list[str] | None, fast: FastScheduler, rewrite_logs: bool,
+                 progress: Callable[[int], None] | None) -> ReplayReport | None:
+    """:func:`replay_cards` through :mod:`llmcards.fastreplay`; None (nothing written) for a history
+    it does not take, which is then replayed one review at a time."""
+    from llmcards import fastreplay
+
+    try:
+        given = fastreplay.read_bulk(store.history.replay_bulk(ids))
+        replayed = fastreplay.replay(fast, given.card_ids, given.counts, given.ratings, given.times,
+                                     logs=rewrite_logs, progress=progress)
+    except fastreplay.Unsupported:
+        return None
+    before: dict[str, tuple[Any, ...]] = {}
+    after: dict[str, tuple[Any, ...]] = {}
+    card_rows: list[tuple[Any, ...]] = []
+    for card_id, stored, columns in zip(given.card_ids, given.schedules,
+                                        fastreplay.schedule_columns(replayed.final), strict=True):
+        if columns != stored:
+            card_rows.append((*columns, card_id))
+            before[card_id] = stored
+            after[card_id] = columns
+    store.history.write_replay(card_rows, ())
+    if replayed.logged is not None:
+        store.history.write_replayed_logs(fastreplay.log_rows(replayed.logged, given.log_ids))
+    return ReplayReport(len(given.card_ids), len(given.ratings), tuple(before), _States(before), _States(after))
+
+
+def _replay_one_by_one(store: Store, ids: list[str] | None, fast: FastScheduler, rewrite_logs: bool,
+                       progress: Callable[[int], None] | None) -> ReplayReport:
     reviews = 0
     cards = 0
     before: dict[str, CardState] = {}
@@ -96,30 +155,29 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
         card_rows.clear()
         log_rows.clear()
 
-    with store.write():
-        for item in store.history.replay_input(ids):
-            state: Fast = NEW
-            for log in item.reviews:
-                if log.cram:
-                    continue
-                new = fast.review(state, log.rating, _us(log.reviewed_at), item.card_id)
-                if rewrite_logs:
-                    derived = (state[0], _interval_days(state), new[0], new[2], new[3], _text(new[4]))
-                    if derived != log.derived:
-                        log_rows.append((*derived, log.log_id))
-                state = new
-                reviews += 1
-            columns = _columns(state)
-            if columns != item.schedule:
-                card_rows.append((*columns, item.card_id))
-                before[item.card_id] = _stored_state(item.schedule)
-                after[item.card_id] = to_card_state(state)
-            cards += 1
-            if len(log_rows) > 50_000 or len(card_rows) > 5_000:
-                flush()
-            if progress is not None:
-                progress(cards)
-        flush()
+    for item in store.history.replay_input(ids):
+        state: Fast = NEW
+        for log in item.reviews:
+            if log.cram:
+                continue
+            new = fast.review(state, log.rating, _us(log.reviewed_at), item.card_id)
+            if rewrite_logs:
+                derived = (state[0], _interval_days(state), new[0], new[2], new[3], _text(new[4]))
+                if derived != log.derived:
+                    log_rows.append((*derived, log.log_id))
+            state = new
+            reviews += 1
+        columns = _columns(state)
+        if columns != item.schedule:
+            card_rows.append((*columns, item.card_id))
+            before[item.card_id] = _stored_state(item.schedule)
+            after[item.card_id] = to_card_state(state)
+        cards += 1
+        if len(log_rows) > 50_000 or len(card_rows) > 5_000:
+            flush()
+        if progress is not None:
+            progress(cards)
+    flush()
     return ReplayReport(cards, reviews, tuple(before), before, after)
 
 
