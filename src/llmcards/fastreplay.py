@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from llmcards.fastfsrs import LEARNING, RELEARNING, REVIEW, US_PER_DAY, FastScheduler
+from llmcards.fastfsrs import LEARNING, RELEARNING, REVIEW, US_PER_DAY, Fast, FastScheduler
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
@@ -97,6 +97,33 @@ class States:
         zi, zf, zb = np.zeros(n, np.int64), np.zeros(n, np.float64), np.zeros(n, np.bool_)
         return cls(zi.copy(), np.full(n, _NEG), zf.copy(), zf.copy(), zb.copy(), zi.copy(), zb.copy(), zi.copy(),
                    zb.copy(), zi.copy(), zi.copy())
+
+    @classmethod
+    def of(cls, states: Sequence[Fast]) -> States:
+        """Cards' states given as fastfsrs tuples (a stored schedule: ``fastfsrs.from_card_state``)."""
+        out = cls.new(len(states))
+        for i, (state, step, s, d, due, last, reps, lapses) in enumerate(states):
+            out.state[i], out.reps[i], out.lapses[i] = state, reps, lapses
+            out.step[i] = -1 if step is None else step
+            if s is not None and d is not None:
+                out.stability[i], out.difficulty[i], out.known[i] = s, d, True
+            elif s is not None or d is not None:
+                raise Unsupported("a stability without a difficulty, or the reverse")
+            if due is not None:
+                out.due[i], out.has_due[i] = due, True
+            if last is not None:
+                out.last[i], out.has_last[i] = last, True
+        return out
+
+    def tuples(self) -> list[Fast]:
+        """The states as fastfsrs tuples."""
+        known, has_due, has_last = self.known.tolist(), self.has_due.tolist(), self.has_last.tolist()
+        return [(state, None if step < 0 else step, s if k else None, d if k else None, due if hd else None,
+                 last if hl else None, reps, lapses)
+                for state, step, s, d, k, due, hd, last, hl, reps, lapses in zip(
+                    self.state.tolist(), self.step.tolist(), self.stability.tolist(), self.difficulty.tolist(),
+                    known, self.due.tolist(), has_due, self.last.tolist(), has_last, self.reps.tolist(),
+                    self.lapses.tolist(), strict=True)]
 
     def take(self, index: I64) -> States:
         return States(*(getattr(self, f)[index] for f in _FIELDS))
