@@ -246,3 +246,38 @@ def test_numpy_is_imported_only_by_a_replay_of_many_cards(tmp_path: Path) -> Non
         "assert 'numpy' in sys.modules\n")
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE review_logs SET state = 7 WHERE id = (SELECT max(id) FROM review_logs)",
+    "UPDATE review_logs SET prev_state = -1 WHERE id = (SELECT min(id) FROM review_logs)",
+    "UPDATE review_logs SET rating = 5 WHERE id = (SELECT min(id) FROM review_logs WHERE cram = 1)",
+    "UPDATE review_logs SET reviewed_at = CAST(reviewed_at AS BLOB) WHERE id = (SELECT max(id) FROM review_logs)",
+    "UPDATE review_logs SET reviewed_at = '2024-13-01 10:00:00.000000' WHERE id = (SELECT max(id) FROM review_logs)",
+])
+def test_rescheduling_refuses_a_log_with_rows_nothing_can_replay(tmp_path: Path, damage: str) -> None:
+    path = _studied_store(tmp_path / "s.db", seed=8)
+    conn = sqlite3.connect(path)
+    conn.execute(damage)
+    conn.commit()
+    conn.close()
+    before = _tables(path)
+    store = Store.open(path)
+    assert store.history.unreadable_rows() == 1
+    with pytest.raises(replay.UnreplayableRows) as refused:
+        replay.reschedule_cards(store, Settings(desired_retention=0.8))
+    store.close()
+    assert refused.value.rows == 1 and "1 review log row cannot be replayed" in str(refused.value)
+    assert _tables(path) == before
+
+
+def test_rescheduling_takes_readable_rows_the_bulk_replay_does_not(tmp_path: Path) -> None:
+    path = _studied_store(tmp_path / "s.db", seed=9)
+    conn = sqlite3.connect(path)  # a time without microseconds: readable, but not to_db's text
+    conn.execute("UPDATE review_logs SET reviewed_at = substr(reviewed_at, 1, 19) WHERE id = 5")
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    report = replay.reschedule_cards(store, Settings(desired_retention=0.8))
+    assert report.changed and replay.reschedule_cards(store, Settings(desired_retention=0.8)).changed == ()
+    store.close()

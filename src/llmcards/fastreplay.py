@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -124,6 +124,10 @@ class States:
                     self.state.tolist(), self.step.tolist(), self.stability.tolist(), self.difficulty.tolist(),
                     known, self.due.tolist(), has_due, self.last.tolist(), has_last, self.reps.tolist(),
                     self.lapses.tolist(), strict=True)]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[States]) -> States:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
     def take(self, index: I64) -> States:
         return States(*(getattr(self, f)[index] for f in _FIELDS))
@@ -517,14 +521,19 @@ def parse_times(raw: bytes) -> I64:
 # ----------------------------------------------------------------------------- the store's bulk input
 @dataclass
 class BulkInput:
-    """:meth:`llmcards.store.history.History.replay_bulk`'s strings as arrays, ready for :func:`replay`."""
+    """The store's review log as arrays, ready for :func:`replay`: every card with a review among
+    those asked for, by card_id, and their non-cram reviews card after card, in replay order."""
 
     card_ids: list[str]
-    schedules: list[tuple[Any, ...]]  # each card's schedule columns as stored
     counts: I64  # each card's non-cram reviews
-    ratings: NDArray[np.int8]  # those reviews, card after card, in replay order
-    times: I64
-    log_ids: I64  # their rows' ids
+    ratings: NDArray[np.int8]
+    times: I64  # µs since the epoch
+    log_ids: I64  # the reviews' rows
+
+    def offsets(self) -> I64:
+        out = np.zeros(len(self.counts) + 1, np.int64)
+        np.cumsum(self.counts, out=out[1:])
+        return out
 
 
 def _ints(text: str, n: int) -> I64:
@@ -537,14 +546,39 @@ def _ints(text: str, n: int) -> I64:
     return values
 
 
-def read_bulk(bulk: Any) -> BulkInput:
-    """Parse a ``ReplayBulk``; Unsupported if a row is not in the store's own format (a rating or
-    cram flag that is not one digit, a time that is not ``to_db``'s text)."""
+def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = False) -> BulkInput:
+    """Read the reviews of ``card_ids`` (every card with a review when None) through the store's
+    ``History.replay_groups`` and ``replay_columns``. Unsupported if a row is not in the store's own
+    format (a rating outside 1-4, a cram flag neither 0 nor 1, a time that is not ``to_db``'s text),
+    or with ``strict``, if a row's state or prev_state is outside 0-3."""
+    # Each card's review ids in replay order, from the card index (parsed a batch of cards at a time).
+    ids: list[str] = []
+    all_counts: list[int] = []
+    order_parts: list[I64] = []
+    texts: list[str] = []
+    pending = 0
+    for card_id, n, text in history.replay_groups(card_ids):
+        ids.append(card_id)
+        all_counts.append(n)
+        texts.append(text)
+        pending += n
+        if pending >= 200_000:
+            order_parts.append(_ints(",".join(texts), pending))
+            texts.clear()
+            pending = 0
+    order_parts.append(_ints(",".join(texts), pending))
+    del texts
+    order = np.concatenate(order_parts)
+    del order_parts
+    counts_all = np.array(all_counts, np.int64)
+    del all_counts
+
+    # The rows' columns, in id order (or card by card), parsed a chunk at a time.
     ids_parts: list[I64] = []
     ratings_parts: list[NDArray[np.int8]] = []
     cram_parts: list[Mask] = []
     times_parts: list[I64] = []
-    for chunk in bulk.chunks:  # each chunk's strings are let go once parsed
+    for chunk in history.replay_columns(some=card_ids is not None, reviews=len(order), states=strict):
         if chunk.odd:
             raise Unsupported("review rows not in the store's format")
         ids_parts.append(_ints(chunk.ids, chunk.rows))
@@ -562,12 +596,6 @@ def read_bulk(bulk: Any) -> BulkInput:
     row_times = np.concatenate(times_parts) if times_parts else np.zeros(0, np.int64)
     del ids_parts, ratings_parts, cram_parts, times_parts
 
-    card_ids = [row[0] for row in bulk.cards]
-    schedules = [tuple(row[1:]) for row in bulk.cards]
-    per_card = [bulk.review_ids.get(card_id, "") for card_id in card_ids]
-    all_counts = np.array([text.count(",") + 1 if text else 0 for text in per_card], np.int64)
-    order = _ints(",".join(text for text in per_card if text), int(all_counts.sum()))
-    del per_card
     # Where each review (in replay order) is among the rows read.
     if len(row_ids) > 1 and not (row_ids[1:] > row_ids[:-1]).all():
         by_id = np.argsort(row_ids, kind="stable")
@@ -577,7 +605,7 @@ def read_bulk(bulk: Any) -> BulkInput:
     del row_ids
     times, ratings, cram = row_times[at], row_ratings[at], row_cram[at]
     del row_times, row_ratings, row_cram, at
-    card_of = np.repeat(np.arange(len(card_ids), dtype=np.int32), all_counts)
+    card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
     # The index gives each card's reviews by (reviewed_at, id); make sure, and sort if not.
     if len(order) > 1:
         in_order = times[1:] > times[:-1]
@@ -588,11 +616,11 @@ def read_bulk(bulk: Any) -> BulkInput:
             order, times, ratings, cram = order[resort], times[resort], ratings[resort], cram[resort]
         del in_order
     keep = ~cram
-    counts = np.bincount(card_of[keep], minlength=len(card_ids)).astype(np.int64)
-    return BulkInput(card_ids, schedules, counts, ratings[keep], times[keep], order[keep])
+    counts = np.bincount(card_of[keep], minlength=len(ids)).astype(np.int64)
+    return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])
 
 
-def _positions(sorted_ids: I64, wanted: I64) -> I64:
+def _positions(sorted_ids: I64, wanted: I64) -> NDArray[np.signedinteger[Any]]:
     """Where each of ``wanted`` is in ``sorted_ids`` (increasing, unique)."""
     if not len(wanted):
         return np.zeros(0, np.int64)
@@ -601,16 +629,16 @@ def _positions(sorted_ids: I64, wanted: I64) -> I64:
     low = int(sorted_ids[0])
     span = int(sorted_ids[-1]) - low + 1
     if span <= 4 * len(sorted_ids) + 1024:  # ids are dense: a table from id to position
-        table = np.full(span, -1, np.int64)
+        table = np.full(span, -1, np.int32 if len(sorted_ids) < 2**31 else np.int64)
         table[sorted_ids - low] = np.arange(len(sorted_ids))
-        at: I64 = table[wanted - low]
+        at: NDArray[np.signedinteger[Any]] = table[wanted - low]
         if (at < 0).any():
             raise Unsupported("review rows that were not read")
         return at
-    at = np.searchsorted(sorted_ids, wanted)
-    if not np.array_equal(sorted_ids[at], wanted):
+    found: I64 = np.searchsorted(sorted_ids, wanted)
+    if not np.array_equal(sorted_ids[found], wanted):
         raise Unsupported("review rows that were not read")
-    return at
+    return found
 
 
 def schedule_columns(final: States) -> list[tuple[Any, ...]]:
@@ -634,11 +662,14 @@ def _texts_or_none(us: I64, present: Mask) -> list[str | None]:
     return out
 
 
-def log_rows(logged: Logged, log_ids: I64) -> list[tuple[Any, ...]]:
+def log_rows(logged: Logged, log_ids: I64, *, batch: int = 50_000) -> Iterator[tuple[Any, ...]]:
     """Each review's log columns as ``History.write_replay`` takes them: (prev_state,
-    prev_interval_days, state, stability, difficulty, due, log id)."""
-    interval: list[float | None] = logged.prev_interval_days.tolist()
-    for i in np.flatnonzero(~logged.has_prev_interval).tolist():
-        interval[i] = None
-    return list(zip(logged.prev_state.tolist(), interval, logged.state.tolist(), logged.stability.tolist(),
-                    logged.difficulty.tolist(), format_times(logged.due), log_ids.tolist(), strict=True))
+    prev_interval_days, state, stability, difficulty, due, log id), made ``batch`` rows at a time."""
+    for start in range(0, len(log_ids), batch):
+        part = slice(start, start + batch)
+        interval: list[float | None] = logged.prev_interval_days[part].tolist()
+        for i in np.flatnonzero(~logged.has_prev_interval[part]).tolist():
+            interval[i] = None
+        yield from zip(logged.prev_state[part].tolist(), interval, logged.state[part].tolist(),
+                       logged.stability[part].tolist(), logged.difficulty[part].tolist(),
+                       format_times(logged.due[part]), log_ids[part].tolist(), strict=True)

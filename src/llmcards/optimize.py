@@ -571,15 +571,14 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
 
     This writes schedules only; saving settings and taking a backup is :func:`apply`'s job.
     """
-    from llmcards.replay import replay_card, replay_cards
+    from llmcards.replay import UnreplayableRows, replay_card, reschedule_cards
 
     now = now.astimezone(timezone.utc)
     with store.read():
-        damaged = store.history.unreadable_rows()
-        if damaged:
-            rows = f"{damaged:,} review log row{'' if damaged == 1 else 's'}"
-            raise UserError(f"{rows} cannot be replayed (a rating outside 1-4, a state outside 0-3 or an "
-                            "unreadable time); nothing was rescheduled")
+        if dry_run:
+            damaged = store.history.unreadable_rows()
+            if damaged:
+                raise UserError(f"{UnreplayableRows(damaged)}; nothing was rescheduled")
         before = store.queue.due_by_card()
         ids = store.history.card_ids_with_reviews() if dry_run else None
     total = max(1, len(ids) if ids is not None else len(before))  # for the progress bar only
@@ -602,9 +601,12 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
             reviews += sum(1 for r in log if not r.cram)
             tick(replayed)
     else:
-        # Every card with a review; the review rows keep the scheduling columns they were given
-        # when the person studied.
-        report = replay_cards(store, None, settings=settings, rewrite_logs=False, progress=tick)
+        # Every card with a review (damaged rows are looked for on the way, before anything is
+        # written); the review rows keep the scheduling columns they were given when the person studied.
+        try:
+            report = reschedule_cards(store, settings, progress=tick)
+        except UnreplayableRows as e:
+            raise UserError(f"{e}; nothing was rescheduled") from None
         replayed, reviews = report.cards, report.reviews
         after = store.queue.due_by_card()
     earlier = sum(1 for card_id, due in after.items() if card_id in before and due < before[card_id])

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmcards.config import Settings
+from llmcards.errors import UserError
 from llmcards.fastfsrs import NEW, Fast, FastScheduler, to_card_state, to_us
 from llmcards.models import CardState, ReviewRecord
 
@@ -94,6 +95,8 @@ class _States(Mapping[str, CardState]):
 # A replay of at least this many cards goes through llmcards.fastreplay (numpy, every card's
 # k-th review at once); fewer are replayed one review at a time (numpy's import alone costs more).
 BULK_CARDS = 200
+BULK_CHUNK_REVIEWS = 500_000  # a bulk replay's cards are replayed about this many reviews at a time
+BULK_WRITE_CARDS = 20_000  # and compared with the stored schedules, and written, this many cards at a time
 
 
 def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, settings: Settings | None = None,
@@ -114,31 +117,126 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
         return _replay_one_by_one(store, ids, fast, rewrite_logs, progress)
 
 
+class UnreplayableRows(UserError):
+    """Review rows that cannot be replayed: a rating outside 1-4, a state outside 0-3, or an unreadable time."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"{rows:,} review log row{'' if rows == 1 else 's'} cannot be replayed (a rating outside "
+                         "1-4, a state outside 0-3 or an unreadable time)")
+        self.rows = rows
+
+
+def reschedule_cards(store: Store, settings: Settings, *,
+                     progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Replay every card with a review under ``settings``, writing the cards' schedules only (the
+    review rows keep the columns they were given when the person studied), in one transaction.
+
+    Raises :class:`UnreplayableRows`, before writing anything, if a row of the log cannot be
+    replayed (what ``store.history.unreadable_rows`` counts, cram rows included).
+    """
+    fast = FastScheduler(settings)
+    with store.write():
+        report = _replay_bulk(store, None, fast, False, progress, strict=True)
+        if report is None:  # a row the bulk replay does not take: is it one nothing can replay?
+            damaged = store.history.unreadable_rows()
+            if damaged:
+                raise UnreplayableRows(damaged)
+            report = _replay_one_by_one(store, None, fast, False, progress)
+        return report
+
+
 def _replay_bulk(store: Store, ids: list[str] | None, fast: FastScheduler, rewrite_logs: bool,
-                 progress: Callable[[int], None] | None) -> ReplayReport | None:
+                 progress: Callable[[int], None] | None, *, strict: bool = False) -> ReplayReport | None:
     """:func:`replay_cards` through :mod:`llmcards.fastreplay`; None (nothing written) for a history
-    it does not take, which is then replayed one review at a time."""
+    it does not take, which is then replayed one review at a time.
+
+    Every card is replayed before anything is written (replayed log columns wait in a temporary
+    table), so giving up half-way leaves the store as it was.
+    """
+    import sqlite3
+
+    import numpy as np
+
     from llmcards import fastreplay
 
+    history = store.history
     try:
-        given = fastreplay.read_bulk(store.history.replay_bulk(ids))
-        replayed = fastreplay.replay(fast, given.card_ids, given.counts, given.ratings, given.times,
-                                     logs=rewrite_logs, progress=progress)
-    except fastreplay.Unsupported:
+        given = fastreplay.read_bulk(history, ids, strict=strict)
+        offsets = given.offsets()
+        final = fastreplay.States.new(len(given.card_ids))
+        # Cards a chunk at a time, so that what is kept per review (a rewrite's log columns) stays bounded.
+        bounds = [0, *np.searchsorted(offsets, np.arange(BULK_CHUNK_REVIEWS, offsets[-1], BULK_CHUNK_REVIEWS),
+                                      side="right").tolist(), len(given.card_ids)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if a >= b:
+                continue
+            lo, hi = int(offsets[a]), int(offsets[b])
+
+            def tick(done: int, first: int = a) -> None:
+                if progress is not None:
+                    progress(first + done)
+
+            replayed = fastreplay.replay(fast, given.card_ids[a:b], given.counts[a:b], given.ratings[lo:hi],
+                                         given.times[lo:hi], logs=rewrite_logs, progress=tick)
+            final.put(np.arange(a, b), replayed.final)
+            if replayed.logged is not None:
+                history.stage_replayed_logs(fastreplay.log_rows(replayed.logged, given.log_ids[lo:hi]))
+    except (fastreplay.Unsupported, sqlite3.DataError, sqlite3.OperationalError, UnicodeError):
+        history.drop_staged_logs()  # e.g. a stored time that is not UTF-8 text, which SQLite cannot concatenate
         return None
+
+    card_ids = given.card_ids
+    if ids is not None:  # cards asked for that have no review: back to new
+        reviewed = set(card_ids)
+        never = list(dict.fromkeys(i for i in ids if i not in reviewed))
+        card_ids = card_ids + never
+        final = fastreplay.States.concatenate([final, fastreplay.States.new(len(never))])
+    counts = given.counts.tolist() + [0] * (len(card_ids) - len(given.card_ids))
     before: dict[str, tuple[Any, ...]] = {}
-    after: dict[str, tuple[Any, ...]] = {}
-    card_rows: list[tuple[Any, ...]] = []
-    for card_id, stored, columns in zip(given.card_ids, given.schedules,
-                                        fastreplay.schedule_columns(replayed.final), strict=True):
-        if columns != stored:
-            card_rows.append((*columns, card_id))
-            before[card_id] = stored
-            after[card_id] = columns
-    store.history.write_replay(card_rows, ())
-    if replayed.logged is not None:
-        store.history.write_replayed_logs(fastreplay.log_rows(replayed.logged, given.log_ids))
-    return ReplayReport(len(given.card_ids), len(given.ratings), tuple(before), _States(before), _States(after))
+    after: dict[str, int] = {}
+    cards = reviews = 0
+    for start in range(0, len(card_ids), BULK_WRITE_CARDS):
+        part = card_ids[start:start + BULK_WRITE_CARDS]
+        stored = {row[0]: tuple(row[1:]) for row in history.replay_schedules(part)}
+        rows: list[tuple[Any, ...]] = []
+        columns = fastreplay.schedule_columns(final.take(np.arange(start, start + len(part))))
+        for i, (card_id, new) in enumerate(zip(part, columns, strict=True)):
+            old = stored.get(card_id)
+            if old is None:
+                continue  # not a card (any more)
+            cards += 1
+            reviews += counts[start + i]
+            if new != old:
+                rows.append((*new, card_id))
+                before[card_id] = old
+                after[card_id] = start + i
+        history.write_replay(rows, ())
+    if rewrite_logs:
+        history.write_staged_logs()
+    changed = tuple(before)
+    if ids is not None:  # in the order asked for
+        rank = {card_id: i for i, card_id in reversed(list(enumerate(ids)))}
+        changed = tuple(sorted(changed, key=rank.__getitem__))
+    return ReplayReport(cards, reviews, changed, _States(before), _FinalStates(after, final))
+
+
+class _FinalStates(Mapping[str, CardState]):
+    """Replayed states kept as arrays (see :class:`_States`)."""
+
+    def __init__(self, index: dict[str, int], final: Any) -> None:
+        self._index = index
+        self._final = final
+
+    def __getitem__(self, card_id: str) -> CardState:
+        import numpy as np
+
+        return to_card_state(self._final.take(np.array([self._index[card_id]])).tuples()[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 def _replay_one_by_one(store: Store, ids: list[str] | None, fast: FastScheduler, rewrite_logs: bool,

@@ -71,20 +71,11 @@ class ReviewChunk(NamedTuple):
     of ``rows`` rows in one string, in the same row order."""
 
     ids: str  # the rows' ids, comma-separated
-    ratings: str  # one character each when ``odd`` is 0
-    cram: str  # one character each when ``odd`` is 0
+    ratings: str  # one digit each (1-4) when ``odd`` is 0
+    cram: str  # one digit each (0 or 1) when ``odd`` is 0
     times: str  # reviewed_at, 26 characters each when ``odd`` is 0
     rows: int
-    odd: int  # rows whose rating or cram is not one digit, or whose reviewed_at is not 26 characters of text
-
-
-class ReplayBulk(NamedTuple):
-    """Many cards' replay input at once (see :meth:`History.replay_bulk`)."""
-
-    cards: list[tuple[Any, ...]]  # (card_id, schedule columns as stored...), in the order asked for
-    review_ids: dict[str, str]  # card_id -> its review ids, comma-separated, in replay order (reviewed_at, id)
-    reviews: int  # how many review rows those are
-    chunks: Iterator[ReviewChunk]  # their columns; read them before the transaction ends
+    odd: int  # rows with a rating outside 1-4, a cram flag neither 0 nor 1, or a reviewed_at not 26 characters of text
 
 
 # The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
@@ -159,65 +150,108 @@ class History:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
 
-    def replay_bulk(self, card_ids: Sequence[str] | None = None, *, chunk: int = 500_000) -> ReplayBulk:
-        """What :meth:`replay_input` gives, for many cards at once, as strings SQLite concatenates
-        (a Python row per review costs more than replaying it).
+    def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str]]:
+        """Each card's review ids, for a replay of many cards at once: (card_id, how many, the ids
+        comma-separated in replay order: reviewed_at, then id), by card_id, from the log's card index.
 
-        ``None`` means every card with a review; otherwise the cards given that exist, reviewed or
-        not. Each card's review ids come in replay order from its index; the reviews' columns come
-        in ``chunk``-row pieces, either from one pass over the log in id order (when the cards
-        have a good part of it: looking each row up from the index costs more) or card by card.
+        ``None`` means every card with a review; otherwise the cards given (kept for
+        :meth:`replay_columns` and :meth:`replay_schedules`; those without a review are left out here).
+        Read it to the end before calling either.
         """
         c = self.db.conn
-        schedule = f"id, {SCHEDULE_COLUMNS}"
-        if card_ids is None:
-            cards = c.execute(f"SELECT {schedule} FROM cards ORDER BY id").fetchall()  # kept below: those reviewed
-            where = ""
-        else:
+        where = ""
+        if card_ids is not None:
             c.execute("DROP TABLE IF EXISTS temp.replay_ids")
             c.execute("CREATE TEMP TABLE replay_ids(id TEXT PRIMARY KEY) WITHOUT ROWID")
             c.executemany("INSERT OR IGNORE INTO temp.replay_ids VALUES (?)", ((i,) for i in card_ids))
-            found = {r[0]: tuple(r) for r in c.execute(
-                f"SELECT {schedule} FROM cards WHERE id IN (SELECT id FROM temp.replay_ids)")}
-            cards = [found.pop(i) for i in card_ids if i in found]  # the order asked for, each once
-            where = "WHERE card_id IN (SELECT id FROM temp.replay_ids)"
-        review_ids: dict[str, str] = {}
-        reviews = 0
-        for card_id, n, ids in c.execute(f"SELECT card_id, count(*), group_concat(id) FROM review_logs {where} "
-                                         "GROUP BY card_id"):
-            review_ids[card_id] = ids
-            reviews += n
-        if card_ids is None:
-            cards = [row for row in cards if row[0] in review_ids]
-        low, high = c.execute("SELECT min(id), max(id) FROM review_logs").fetchone()
-        whole_log = card_ids is None or reviews * 4 > (high or 0) - (low or 0)
-        return ReplayBulk(cards, review_ids, reviews, self._review_chunks(card_ids is not None, whole_log, chunk))
+            where = "WHERE card_id IN (SELECT id FROM temp.replay_ids) "
+        cur = c.execute(f"SELECT card_id, count(*), group_concat(id) FROM review_logs {where}"
+                        "GROUP BY card_id ORDER BY card_id")
+        while rows := cur.fetchmany(5000):
+            yield from rows
 
-    def _review_chunks(self, some: bool, whole_log: bool, chunk: int) -> Iterator[ReviewChunk]:
+    def replay_columns(self, *, some: bool, reviews: int, states: bool = False,
+                       chunk: int = 100_000) -> Iterator[ReviewChunk]:
+        """The review rows :meth:`replay_groups` named (``reviews`` of them; ``some``: it was given
+        cards), ``chunk`` rows at a time, as strings SQLite concatenates (a Python row per review
+        costs more than replaying it): from one pass over the log in id order when they are a good
+        part of it (looking each row up from the card index costs more), else card by card.
+
+        ``states``: rows whose state or prev_state is outside 0-3 count as odd too (what
+        :meth:`unreadable_rows` also counts)."""
         c = self.db.conn
+        # In these columns' affinities, a rating IN (1, 2, 3, 4) is that integer, a cram flag IN (0, 1) too, and
+        # a value 26 characters long that sorts before every blob is text (no number is written with 26).
+        odd = "rating NOT IN (1, 2, 3, 4) OR cram NOT IN (0, 1) OR length(reviewed_at) != 26 OR reviewed_at >= x''"
+        if states:
+            odd += " OR state NOT IN (0, 1, 2, 3) OR prev_state NOT IN (0, 1, 2, 3)"
         columns = ("group_concat(id), group_concat(rating, ''), group_concat(cram, ''), group_concat(reviewed_at, ''), "
-                   "count(*), coalesce(sum(NOT (typeof(rating) = 'integer' AND rating BETWEEN 0 AND 9 "
-                   "AND typeof(cram) = 'integer' AND cram BETWEEN 0 AND 9 AND typeof(reviewed_at) = 'text' "
-                   "AND length(reviewed_at) = 26)), 0)")
-        if whole_log:
+                   f"count(*), coalesce(sum(({odd}) IS NOT 0), 0)")  # a NULL is odd too
+        low, high = c.execute("SELECT min(id), max(id) FROM review_logs").fetchone()
+        if low is None:
+            return
+        if not some or reviews * 4 > high - low:
             keep = " AND +card_id IN (SELECT id FROM temp.replay_ids)" if some else ""
-            after = -(2**63)
-            while True:
-                row = c.execute(f"SELECT {columns}, max(id) FROM (SELECT id, rating, cram, reviewed_at "
-                                f"FROM review_logs WHERE id > ?{keep} ORDER BY id LIMIT ?)", (after, chunk)).fetchone()
-                if not row[4]:
-                    return
-                yield ReviewChunk(*row[:6])
-                after = row[6]
+            for start in range(low - 1, high, chunk):  # ids are dense: ranges of the table's own order
+                row = c.execute(f"SELECT {columns} FROM review_logs WHERE id > ? AND id <= ?{keep}",
+                                (start, start + chunk)).fetchone()
+                if row[4]:
+                    yield ReviewChunk(*row)
         else:
             ids = [r[0] for r in c.execute("SELECT id FROM temp.replay_ids")]
-            per_query = max(1, min(chunk // 50, 10_000))
+            per_query = max(1, chunk // 50)
             for start in range(0, len(ids), per_query):
-                part = ids[start:start + per_query]
+                c.execute("DROP TABLE IF EXISTS temp.replay_part")
+                c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
+                c.executemany("INSERT INTO temp.replay_part VALUES (?)", ((i,) for i in ids[start:start + per_query]))
                 row = c.execute(f"SELECT {columns} FROM review_logs WHERE card_id IN "
-                                f"({','.join('?' * len(part))})", part).fetchone()
+                                "(SELECT id FROM temp.replay_part)").fetchone()
                 if row[4]:
-                    yield ReviewChunk(*row[:6])
+                    yield ReviewChunk(*row)
+            c.execute("DROP TABLE IF EXISTS temp.replay_part")
+
+    def replay_schedules(self, card_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """(card_id, schedule columns as stored...) of those of ``card_ids`` that exist, in no order."""
+        c = self.db.conn
+        c.execute("DROP TABLE IF EXISTS temp.replay_part")
+        c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
+        c.executemany("INSERT OR IGNORE INTO temp.replay_part VALUES (?)", ((i,) for i in card_ids))
+        rows = c.execute(f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN (SELECT id FROM temp.replay_part)"
+                         ).fetchall()
+        c.execute("DROP TABLE temp.replay_part")
+        return rows
+
+    def stage_replayed_logs(self, logs: Iterable[tuple[Any, ...]]) -> None:
+        """Keep replayed log columns for :meth:`write_staged_logs`: (prev_state, prev_interval_days,
+        state, stability, difficulty, due, log id), in a temporary table (nothing of the log changes)."""
+        c = self.db.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS replayed_logs(prev_state, prev_interval_days, state, stability, "
+                  "difficulty, due, id INTEGER PRIMARY KEY)")
+        c.executemany("INSERT INTO temp.replayed_logs VALUES (?, ?, ?, ?, ?, ?, ?)", logs)
+
+    def drop_staged_logs(self) -> None:
+        self.db.conn.execute("DROP TABLE IF EXISTS temp.replayed_logs")
+
+    def write_staged_logs(self) -> int:
+        """Write the staged log columns of the rows where they differ from the stored ones (compared
+        by SQLite); returns how many rows that was. Runs inside the caller's transaction when there is one."""
+        columns = ("prev_state", "prev_interval_days", "state", "stability", "difficulty", "due")
+        differs = " OR ".join(f"l.{col} IS NOT r.{col}" for col in columns)
+        with self.db.write() as c:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS replayed_logs(prev_state, prev_interval_days, state, "
+                      "stability, difficulty, due, id INTEGER PRIMARY KEY)")
+            c.execute("DROP TABLE IF EXISTS temp.changed_logs")
+            c.execute("CREATE TEMP TABLE changed_logs(id INTEGER PRIMARY KEY)")
+            c.execute(f"INSERT INTO temp.changed_logs SELECT r.id FROM temp.replayed_logs r "
+                      f"JOIN review_logs l ON l.id = r.id WHERE {differs}")
+            changed = int(c.execute("SELECT count(*) FROM temp.changed_logs").fetchone()[0])
+            if changed:
+                c.execute(f"UPDATE review_logs SET ({', '.join(columns)}) = (SELECT {', '.join(columns)} "
+                          "FROM temp.replayed_logs r WHERE r.id = review_logs.id) "
+                          "WHERE id IN (SELECT id FROM temp.changed_logs)")
+            c.execute("DROP TABLE temp.replayed_logs")
+            c.execute("DROP TABLE temp.changed_logs")
+        return changed
 
     def rows_in_time_order(self) -> Iterator[LogRow]:
         """Every row of the review log, oldest first (cram included), streamed from one query.
@@ -258,29 +292,6 @@ class History:
             c.executemany(f"UPDATE cards SET {SET_SCHEDULE} WHERE id = ?", cards)
             c.executemany("UPDATE review_logs SET prev_state = ?, prev_interval_days = ?, state = ?, stability = ?, "
                           "difficulty = ?, due = ? WHERE id = ?", logs)
-
-    def write_replayed_logs(self, logs: Iterable[tuple[Any, ...]]) -> int:
-        """:meth:`write_replay`'s ``logs`` for many rows: each row is compared with the stored one by
-        SQLite, and only those that differ are written. Returns how many were. Runs inside the
-        caller's transaction when there is one."""
-        columns = ("prev_state", "prev_interval_days", "state", "stability", "difficulty", "due")
-        with self.db.write() as c:
-            c.execute("DROP TABLE IF EXISTS temp.replayed_logs")
-            c.execute(f"CREATE TEMP TABLE replayed_logs({', '.join(columns)}, id INTEGER PRIMARY KEY)")
-            c.executemany("INSERT INTO temp.replayed_logs VALUES (?, ?, ?, ?, ?, ?, ?)", logs)
-            differs = " OR ".join(f"l.{col} IS NOT r.{col}" for col in columns)
-            c.execute("DROP TABLE IF EXISTS temp.changed_logs")
-            c.execute("CREATE TEMP TABLE changed_logs(id INTEGER PRIMARY KEY)")
-            c.execute(f"INSERT INTO temp.changed_logs SELECT r.id FROM temp.replayed_logs r "
-                      f"JOIN review_logs l ON l.id = r.id WHERE {differs}")
-            changed = int(c.execute("SELECT count(*) FROM temp.changed_logs").fetchone()[0])
-            if changed:
-                c.execute(f"UPDATE review_logs SET ({', '.join(columns)}) = (SELECT {', '.join(columns)} "
-                          "FROM temp.replayed_logs r WHERE r.id = review_logs.id) "
-                          "WHERE id IN (SELECT id FROM temp.changed_logs)")
-            c.execute("DROP TABLE temp.replayed_logs")
-            c.execute("DROP TABLE temp.changed_logs")
-        return changed
 
     # ------------------------------------------------------------- export and import
     def revlog_lines(self, tags: Sequence[str], include_unanswered: bool) -> Iterator[list[str]]:
