@@ -348,15 +348,19 @@ class _Draws:
         return result
 
 
+Draws = Callable[[I64, I64], F64]  # (cards, reps) -> the fuzz draws of those cards graded reps times before
+
+
 def replay(fast: FastScheduler, card_ids: Sequence[str], counts: I64, ratings: NDArray[Any], times: I64, *,
-           start: States | None = None, logs: bool = False,
+           start: States | None = None, logs: bool = False, draws: Draws | None = None,
            progress: Callable[[int], None] | None = None) -> Replayed:
     """Each card's state after its reviews, from ``start`` (never reviewed when None).
 
     Card ``i`` has ``counts[i]`` reviews (cram ones left out), at ``offset[i] = sum(counts[:i])``
     in ``ratings`` (1-4) and ``times`` (µs since the epoch), in the order they are replayed.
     With ``logs``, each review's log columns are returned too, in the same order as ``ratings``.
-    ``progress`` is called with the number of cards whose reviews are all replayed.
+    ``draws`` gives the fuzz draws (cards as positions in ``card_ids``; made from the card ids when
+    None). ``progress`` is called with the number of cards whose reviews are all replayed.
     """
     n = len(card_ids)
     if len(counts) != n or int(counts.sum()) != len(ratings) or len(times) != len(ratings):
@@ -373,18 +377,17 @@ def replay(fast: FastScheduler, card_ids: Sequence[str], counts: I64, ratings: N
     sorted_counts = counts[order]
     sorted_offsets = offsets[order]
     cards = states.take(order)
-    # Cards given to uniforms() are positions in `cards`, in the order of the longest histories first.
-    order_list = order.tolist()
-    draws = _Draws([card_ids[i] for i in order_list]) if fast.fuzz else None
+    if draws is None and fast.fuzz:
+        draws = _Draws(card_ids)
     scheduler = ArrayScheduler(fast)
     logged = _empty_logged(len(ratings)) if logs else None
     longest = int(sorted_counts[0]) if n else 0
     # active[k]: how many cards have more than k reviews (counts are sorted in decreasing order).
     active = np.searchsorted(-sorted_counts, -np.arange(longest + 1), side="left")
 
-    def uniforms(index: I64, reps: I64) -> F64:
+    def uniforms(index: I64, reps: I64) -> F64:  # index: positions in `cards`, longest histories first
         assert draws is not None
-        return draws(index, reps)
+        return draws(order[index], reps)
 
     for k in range(longest):
         m = int(active[k])
@@ -573,28 +576,15 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     counts_all = np.array(all_counts, np.int64)
     del all_counts
 
-    # The rows' columns, in id order (or card by card), parsed a chunk at a time.
-    ids_parts: list[I64] = []
-    ratings_parts: list[NDArray[np.int8]] = []
-    cram_parts: list[Mask] = []
-    times_parts: list[I64] = []
-    for chunk in history.replay_columns(some=card_ids is not None, reviews=len(order), states=strict):
-        if chunk.odd:
-            raise Unsupported("review rows not in the store's format")
-        ids_parts.append(_ints(chunk.ids, chunk.rows))
-        ratings_parts.append((np.frombuffer(chunk.ratings.encode("ascii"), np.uint8) - 48).astype(np.int8))
-        cram_parts.append(np.frombuffer(chunk.cram.encode("ascii"), np.uint8) != ord("0"))
-        try:
-            times_parts.append(parse_times(chunk.times.encode("ascii")))
-        except UnicodeEncodeError as e:
-            raise Unsupported("a stored time that is not in the store's format") from e
-        if not len(ratings_parts[-1]) == len(cram_parts[-1]) == len(times_parts[-1]) == chunk.rows:
-            raise Unsupported("review rows not in the store's format")
-    row_ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
-    row_ratings = np.concatenate(ratings_parts) if ratings_parts else np.zeros(0, np.int8)
-    row_cram = np.concatenate(cram_parts) if cram_parts else np.zeros(0, np.bool_)
-    row_times = np.concatenate(times_parts) if times_parts else np.zeros(0, np.int64)
-    del ids_parts, ratings_parts, cram_parts, times_parts
+    # The rows' columns, in id order (or card by card). Rows not in the store's format are left out
+    # by the store: below, they are missing.
+    parts = [_parse_chunk(chunk) for chunk in
+             history.replay_columns(some=card_ids is not None, reviews=len(order), states=strict)]
+    row_ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    row_ratings = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int8)
+    row_cram = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.bool_)
+    row_times = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, np.int64)
+    del parts
 
     # Where each review (in replay order) is among the rows read.
     if len(row_ids) > 1 and not (row_ids[1:] > row_ids[:-1]).all():
@@ -618,6 +608,20 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     keep = ~cram
     counts = np.bincount(card_of[keep], minlength=len(ids)).astype(np.int64)
     return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])
+
+
+def _parse_chunk(chunk: Any) -> tuple[I64, NDArray[np.int8], Mask, I64]:
+    """A ``ReviewChunk``'s strings as arrays: ids, ratings, cram flags, times."""
+    ids = _ints(chunk.ids, chunk.rows)
+    ratings = (np.frombuffer(chunk.ratings.encode("ascii"), np.uint8) - 48).astype(np.int8)
+    cram = np.frombuffer(chunk.cram.encode("ascii"), np.uint8) != ord("0")
+    try:
+        times = parse_times(chunk.times.encode("ascii"))
+    except UnicodeEncodeError as e:
+        raise Unsupported("a stored time that is not in the store's format") from e
+    if not len(ratings) == len(cram) == len(times) == chunk.rows:
+        raise Unsupported("review rows not in the store's format")
+    return ids, ratings, cram, times
 
 
 def _positions(sorted_ids: I64, wanted: I64) -> NDArray[np.signedinteger[Any]]:

@@ -197,8 +197,9 @@ def _replay_bulk(store: Store, ids: list[str] | None, fast: FastScheduler, rewri
     cards = reviews = 0
     for start in range(0, len(card_ids), BULK_WRITE_CARDS):
         part = card_ids[start:start + BULK_WRITE_CARDS]
-        stored = {row[0]: tuple(row[1:]) for row in history.replay_schedules(part)}
-        rows: list[tuple[Any, ...]] = []
+        # Without ids, the cards come from the card index: in the order of SQLite's ids.
+        stored = {row[0]: tuple(row[1:]) for row in history.replay_schedules(part, in_order=ids is None)}
+        changes: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
         columns = fastreplay.schedule_columns(final.take(np.arange(start, start + len(part))))
         for i, (card_id, new) in enumerate(zip(part, columns, strict=True)):
             old = stored.get(card_id)
@@ -207,10 +208,11 @@ def _replay_bulk(store: Store, ids: list[str] | None, fast: FastScheduler, rewri
             cards += 1
             reviews += counts[start + i]
             if new != old:
-                rows.append((*new, card_id))
+                differ = tuple(j for j in range(len(new)) if new[j] != old[j])
+                changes.setdefault(differ, []).append((*(new[j] for j in differ), card_id))
                 before[card_id] = old
                 after[card_id] = start + i
-        history.write_replay(rows, ())
+        history.write_schedule_columns(changes)
     if rewrite_logs:
         history.write_staged_logs()
     changed = tuple(before)

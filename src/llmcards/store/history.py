@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -71,11 +72,10 @@ class ReviewChunk(NamedTuple):
     of ``rows`` rows in one string, in the same row order."""
 
     ids: str  # the rows' ids, comma-separated
-    ratings: str  # one digit each (1-4) when ``odd`` is 0
-    cram: str  # one digit each (0 or 1) when ``odd`` is 0
-    times: str  # reviewed_at, 26 characters each when ``odd`` is 0
+    ratings: str  # one digit each (1-4)
+    cram: str  # one digit each (0 or 1)
+    times: str  # reviewed_at, 26 characters each
     rows: int
-    odd: int  # rows with a rating outside 1-4, a cram flag neither 0 nor 1, or a reviewed_at not 26 characters of text
 
 
 # The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
@@ -150,6 +150,19 @@ class History:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
 
+    @contextmanager
+    def undoable(self) -> Iterator[None]:
+        """Writes that an exception undoes, inside the caller's write transaction (a savepoint)."""
+        c = self.db.conn
+        c.execute("SAVEPOINT replay")
+        try:
+            yield
+        except BaseException:
+            c.execute("ROLLBACK TO replay")
+            c.execute("RELEASE replay")
+            raise
+        c.execute("RELEASE replay")
+
     def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str]]:
         """Each card's review ids, for a replay of many cards at once: (card_id, how many, the ids
         comma-separated in replay order: reviewed_at, then id), by card_id, from the log's card index.
@@ -177,23 +190,25 @@ class History:
         costs more than replaying it): from one pass over the log in id order when they are a good
         part of it (looking each row up from the card index costs more), else card by card.
 
-        ``states``: rows whose state or prev_state is outside 0-3 count as odd too (what
-        :meth:`unreadable_rows` also counts)."""
+        Rows with a rating outside 1-4, a cram flag neither 0 nor 1 or a reviewed_at not 26
+        characters of text are left out (and with ``states``, those whose state or prev_state is
+        outside 0-3, which :meth:`unreadable_rows` also counts): the caller finds them missing."""
         c = self.db.conn
-        # In these columns' affinities, a rating IN (1, 2, 3, 4) is that integer, a cram flag IN (0, 1) too, and
-        # a value 26 characters long that sorts before every blob is text (no number is written with 26).
-        odd = "rating NOT IN (1, 2, 3, 4) OR cram NOT IN (0, 1) OR length(reviewed_at) != 26 OR reviewed_at >= x''"
+        # Rows a bulk replay does not take are left out (the caller sees them missing). In these
+        # columns' affinities, a rating IN (1, 2, 3, 4) is that integer, a cram flag IN (0, 1) too, and a
+        # value 26 characters long that sorts before every blob is text (no number is written with 26).
+        usual = "rating IN (1, 2, 3, 4) AND cram IN (0, 1) AND length(reviewed_at) = 26 AND reviewed_at < x''"
         if states:
-            odd += " OR state NOT IN (0, 1, 2, 3) OR prev_state NOT IN (0, 1, 2, 3)"
+            usual += " AND state IN (0, 1, 2, 3) AND prev_state IN (0, 1, 2, 3)"
         columns = ("group_concat(id), group_concat(rating, ''), group_concat(cram, ''), group_concat(reviewed_at, ''), "
-                   f"count(*), coalesce(sum(({odd}) IS NOT 0), 0)")  # a NULL is odd too
+                   "count(*)")
         low, high = c.execute("SELECT min(id), max(id) FROM review_logs").fetchone()
         if low is None:
             return
         if not some or reviews * 4 > high - low:
             keep = " AND +card_id IN (SELECT id FROM temp.replay_ids)" if some else ""
             for start in range(low - 1, high, chunk):  # ids are dense: ranges of the table's own order
-                row = c.execute(f"SELECT {columns} FROM review_logs WHERE id > ? AND id <= ?{keep}",
+                row = c.execute(f"SELECT {columns} FROM review_logs WHERE id > ? AND id <= ?{keep} AND {usual}",
                                 (start, start + chunk)).fetchone()
                 if row[4]:
                     yield ReviewChunk(*row)
@@ -205,14 +220,18 @@ class History:
                 c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
                 c.executemany("INSERT INTO temp.replay_part VALUES (?)", ((i,) for i in ids[start:start + per_query]))
                 row = c.execute(f"SELECT {columns} FROM review_logs WHERE card_id IN "
-                                "(SELECT id FROM temp.replay_part)").fetchone()
+                                f"(SELECT id FROM temp.replay_part) AND {usual}").fetchone()
                 if row[4]:
                     yield ReviewChunk(*row)
             c.execute("DROP TABLE IF EXISTS temp.replay_part")
 
-    def replay_schedules(self, card_ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(card_id, schedule columns as stored...) of those of ``card_ids`` that exist, in no order."""
+    def replay_schedules(self, card_ids: Sequence[str], *, in_order: bool = False) -> list[tuple[Any, ...]]:
+        """(card_id, schedule columns as stored...) of those of ``card_ids`` that exist, and with
+        ``in_order`` (``card_ids`` sorted as SQLite sorts ids), maybe of other cards between them."""
         c = self.db.conn
+        if in_order and card_ids:  # one walk along the id index
+            return c.execute(f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id >= ? AND id <= ?",
+                             (card_ids[0], card_ids[-1])).fetchall()
         c.execute("DROP TABLE IF EXISTS temp.replay_part")
         c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
         c.executemany("INSERT OR IGNORE INTO temp.replay_part VALUES (?)", ((i,) for i in card_ids))
@@ -283,6 +302,18 @@ class History:
             (max_duration_ms,))
         return [GradeTimes(State(r[0]), Grade(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
+
+    def write_schedule_columns(self, changes: dict[tuple[int, ...], list[tuple[Any, ...]]]) -> None:
+        """Write replayed schedules column by column: ``changes`` maps the positions (in
+        ``SCHEDULE_COLUMNS``) of the columns that changed to rows of (their new values..., card id).
+        Setting only those keeps SQLite from updating the indexes of the others (a reschedule
+        changes stability, difficulty and due; state and reps stay)."""
+        names = [n.strip() for n in SCHEDULE_COLUMNS.split(",")]
+        with self.db.write() as c:
+            for columns, rows in changes.items():
+                if rows:
+                    sets = ", ".join(f"{names[i]} = ?" for i in columns)
+                    c.executemany(f"UPDATE cards SET {sets} WHERE id = ?", rows)
 
     def write_replay(self, cards: Iterable[tuple[Any, ...]], logs: Iterable[tuple[Any, ...]]) -> None:
         """Write replayed schedules: ``cards`` are (schedule columns..., card id), ``logs`` are
