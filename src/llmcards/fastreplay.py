@@ -554,47 +554,62 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     ``History.replay_groups`` and ``replay_columns``. Unsupported if a row is not in the store's own
     format (a rating outside 1-4, a cram flag neither 0 nor 1, a time that is not ``to_db``'s text),
     or with ``strict``, if a row's state or prev_state is outside 0-3."""
-    # Each card's review ids in replay order, from the card index (parsed a batch of cards at a time).
+    # Each card's review ids and times in replay order, from the card index (which holds both),
+    # parsed a batch of cards at a time.
     ids: list[str] = []
     all_counts: list[int] = []
     order_parts: list[I64] = []
-    texts: list[str] = []
+    times_parts: list[I64] = []
+    id_texts: list[str] = []
+    time_texts: list[str] = []
     pending = 0
-    for card_id, n, text in history.replay_groups(card_ids):
+
+    def parse_batch() -> None:
+        nonlocal pending
+        order_parts.append(_ints(",".join(id_texts), pending))
+        try:
+            times_parts.append(parse_times("".join(time_texts).encode("ascii")))
+        except UnicodeEncodeError as e:
+            raise Unsupported("a stored time that is not in the store's format") from e
+        id_texts.clear()
+        time_texts.clear()
+        pending = 0
+
+    for card_id, n, id_text, time_text in history.replay_groups(card_ids):
+        if time_text is None or len(time_text) != TEXT_WIDTH * n:
+            raise Unsupported("a stored time that is not in the store's format")
         ids.append(card_id)
         all_counts.append(n)
-        texts.append(text)
+        id_texts.append(id_text)
+        time_texts.append(time_text)
         pending += n
         if pending >= 200_000:
-            order_parts.append(_ints(",".join(texts), pending))
-            texts.clear()
-            pending = 0
-    order_parts.append(_ints(",".join(texts), pending))
-    del texts
+            parse_batch()
+    parse_batch()
     order = np.concatenate(order_parts)
-    del order_parts
+    times = np.concatenate(times_parts)
+    order_parts.clear()
+    times_parts.clear()
     counts_all = np.array(all_counts, np.int64)
     del all_counts
 
-    # The rows' columns, in id order (or card by card). Rows not in the store's format are left out
-    # by the store: below, they are missing.
+    # The rows' ratings and cram flags, in id order (or card by card). Rows not in the store's format
+    # are left out by the store (its times included, each checked there): below, they are missing.
     parts = [_parse_chunk(chunk) for chunk in
              history.replay_columns(some=card_ids is not None, reviews=len(order), states=strict)]
     row_ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     row_ratings = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int8)
     row_cram = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.bool_)
-    row_times = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, np.int64)
     del parts
 
     # Where each review (in replay order) is among the rows read.
     if len(row_ids) > 1 and not (row_ids[1:] > row_ids[:-1]).all():
         by_id = np.argsort(row_ids, kind="stable")
-        row_ids, row_ratings = row_ids[by_id], row_ratings[by_id]
-        row_cram, row_times = row_cram[by_id], row_times[by_id]
+        row_ids, row_ratings, row_cram = row_ids[by_id], row_ratings[by_id], row_cram[by_id]
     at = _positions(row_ids, order)
     del row_ids
-    times, ratings, cram = row_times[at], row_ratings[at], row_cram[at]
-    del row_times, row_ratings, row_cram, at
+    ratings, cram = row_ratings[at], row_cram[at]
+    del row_ratings, row_cram, at
     card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
     # The index gives each card's reviews by (reviewed_at, id); make sure, and sort if not.
     if len(order) > 1:
@@ -610,18 +625,14 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])
 
 
-def _parse_chunk(chunk: Any) -> tuple[I64, NDArray[np.int8], Mask, I64]:
-    """A ``ReviewChunk``'s strings as arrays: ids, ratings, cram flags, times."""
+def _parse_chunk(chunk: Any) -> tuple[I64, NDArray[np.int8], Mask]:
+    """A ``ReviewChunk``'s strings as arrays: ids, ratings, cram flags."""
     ids = _ints(chunk.ids, chunk.rows)
     ratings = (np.frombuffer(chunk.ratings.encode("ascii"), np.uint8) - 48).astype(np.int8)
     cram = np.frombuffer(chunk.cram.encode("ascii"), np.uint8) != ord("0")
-    try:
-        times = parse_times(chunk.times.encode("ascii"))
-    except UnicodeEncodeError as e:
-        raise Unsupported("a stored time that is not in the store's format") from e
-    if not len(ratings) == len(cram) == len(times) == chunk.rows:
+    if not len(ratings) == len(cram) == chunk.rows:
         raise Unsupported("review rows not in the store's format")
-    return ids, ratings, cram, times
+    return ids, ratings, cram
 
 
 def _positions(sorted_ids: I64, wanted: I64) -> NDArray[np.signedinteger[Any]]:

@@ -74,7 +74,6 @@ class ReviewChunk(NamedTuple):
     ids: str  # the rows' ids, comma-separated
     ratings: str  # one digit each (1-4)
     cram: str  # one digit each (0 or 1)
-    times: str  # reviewed_at, 26 characters each
     rows: int
 
 
@@ -163,9 +162,10 @@ class History:
             raise
         c.execute("RELEASE replay")
 
-    def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str]]:
-        """Each card's review ids, for a replay of many cards at once: (card_id, how many, the ids
-        comma-separated in replay order: reviewed_at, then id), by card_id, from the log's card index.
+    def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str, str | None]]:
+        """Each card's reviews, for a replay of many cards at once: (card_id, how many, their ids
+        comma-separated and their times concatenated, both in replay order: reviewed_at, then id), by
+        card_id, from the log's card index (which holds both).
 
         ``None`` means every card with a review; otherwise the cards given (kept for
         :meth:`replay_columns` and :meth:`replay_schedules`; those without a review are left out here).
@@ -178,17 +178,18 @@ class History:
             c.execute("CREATE TEMP TABLE replay_ids(id TEXT PRIMARY KEY) WITHOUT ROWID")
             c.executemany("INSERT OR IGNORE INTO temp.replay_ids VALUES (?)", ((i,) for i in card_ids))
             where = "WHERE card_id IN (SELECT id FROM temp.replay_ids) "
-        cur = c.execute(f"SELECT card_id, count(*), group_concat(id) FROM review_logs {where}"
-                        "GROUP BY card_id ORDER BY card_id")
+        cur = c.execute(f"SELECT card_id, count(*), group_concat(id), group_concat(reviewed_at, '') FROM review_logs "
+                        f"{where}GROUP BY card_id ORDER BY card_id")
         while rows := cur.fetchmany(5000):
             yield from rows
 
     def replay_columns(self, *, some: bool, reviews: int, states: bool = False,
                        chunk: int = 100_000) -> Iterator[ReviewChunk]:
-        """The review rows :meth:`replay_groups` named (``reviews`` of them; ``some``: it was given
-        cards), ``chunk`` rows at a time, as strings SQLite concatenates (a Python row per review
-        costs more than replaying it): from one pass over the log in id order when they are a good
-        part of it (looking each row up from the card index costs more), else card by card.
+        """The ids, ratings and cram flags of the review rows :meth:`replay_groups` named
+        (``reviews`` of them; ``some``: it was given cards), ``chunk`` rows at a time, as strings
+        SQLite concatenates (a Python row per review costs more than replaying it): from one pass
+        over the log in id order when they are a good part of it (looking each row up from the card
+        index costs more), else card by card.
 
         Rows with a rating outside 1-4, a cram flag neither 0 nor 1 or a reviewed_at not 26
         characters of text are left out (and with ``states``, those whose state or prev_state is
@@ -200,8 +201,7 @@ class History:
         usual = "rating IN (1, 2, 3, 4) AND cram IN (0, 1) AND length(reviewed_at) = 26 AND reviewed_at < x''"
         if states:
             usual += " AND state IN (0, 1, 2, 3) AND prev_state IN (0, 1, 2, 3)"
-        columns = ("group_concat(id), group_concat(rating, ''), group_concat(cram, ''), group_concat(reviewed_at, ''), "
-                   "count(*)")
+        columns = "group_concat(id), group_concat(rating, ''), group_concat(cram, ''), count(*)"
         low, high = c.execute("SELECT min(id), max(id) FROM review_logs").fetchone()
         if low is None:
             return
@@ -210,7 +210,7 @@ class History:
             for start in range(low - 1, high, chunk):  # ids are dense: ranges of the table's own order
                 row = c.execute(f"SELECT {columns} FROM review_logs WHERE id > ? AND id <= ?{keep} AND {usual}",
                                 (start, start + chunk)).fetchone()
-                if row[4]:
+                if row[3]:
                     yield ReviewChunk(*row)
         else:
             ids = [r[0] for r in c.execute("SELECT id FROM temp.replay_ids")]
@@ -221,7 +221,7 @@ class History:
                 c.executemany("INSERT INTO temp.replay_part VALUES (?)", ((i,) for i in ids[start:start + per_query]))
                 row = c.execute(f"SELECT {columns} FROM review_logs WHERE card_id IN "
                                 f"(SELECT id FROM temp.replay_part) AND {usual}").fetchone()
-                if row[4]:
+                if row[3]:
                     yield ReviewChunk(*row)
             c.execute("DROP TABLE IF EXISTS temp.replay_part")
 
