@@ -620,6 +620,8 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
             resort = np.lexsort((order, times, card_of))
             order, times, ratings, cram = order[resort], times[resort], ratings[resort], cram[resort]
         del in_order
+    if not cram.any():  # the usual case: no copies
+        return BulkInput(ids, counts_all, ratings, times, order)
     keep = ~cram
     counts = np.bincount(card_of[keep], minlength=len(ids)).astype(np.int64)
     return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])

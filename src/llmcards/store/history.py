@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -240,12 +241,13 @@ class History:
         c.execute("DROP TABLE temp.replay_part")
         return rows
 
+    _STAGED = "prev_state, prev_interval_days, state, stability, difficulty, due, id INTEGER"
+
     def stage_replayed_logs(self, logs: Iterable[tuple[Any, ...]]) -> None:
         """Keep replayed log columns for :meth:`write_staged_logs`: (prev_state, prev_interval_days,
         state, stability, difficulty, due, log id), in a temporary table (nothing of the log changes)."""
         c = self.db.conn
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS replayed_logs(prev_state, prev_interval_days, state, stability, "
-                  "difficulty, due, id INTEGER PRIMARY KEY)")
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS replayed_logs({self._STAGED})")  # no key: appending is cheap
         c.executemany("INSERT INTO temp.replayed_logs VALUES (?, ?, ?, ?, ?, ?, ?)", logs)
 
     def drop_staged_logs(self) -> None:
@@ -253,23 +255,24 @@ class History:
 
     def write_staged_logs(self) -> int:
         """Write the staged log columns of the rows where they differ from the stored ones (compared
-        by SQLite); returns how many rows that was. Runs inside the caller's transaction when there is one."""
+        by SQLite, in the same pass); returns how many rows that was. Runs inside the caller's
+        transaction when there is one."""
         columns = ("prev_state", "prev_interval_days", "state", "stability", "difficulty", "due")
-        differs = " OR ".join(f"l.{col} IS NOT r.{col}" for col in columns)
+        differs = " OR ".join(f"review_logs.{col} IS NOT r.{col}" for col in columns)
         with self.db.write() as c:
-            c.execute("CREATE TEMP TABLE IF NOT EXISTS replayed_logs(prev_state, prev_interval_days, state, "
-                      "stability, difficulty, due, id INTEGER PRIMARY KEY)")
-            c.execute("DROP TABLE IF EXISTS temp.changed_logs")
-            c.execute("CREATE TEMP TABLE changed_logs(id INTEGER PRIMARY KEY)")
-            c.execute(f"INSERT INTO temp.changed_logs SELECT r.id FROM temp.replayed_logs r "
-                      f"JOIN review_logs l ON l.id = r.id WHERE {differs}")
-            changed = int(c.execute("SELECT count(*) FROM temp.changed_logs").fetchone()[0])
-            if changed:
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS replayed_logs({self._STAGED})")
+            before = c.total_changes
+            if sqlite3.sqlite_version_info >= (3, 33, 0):  # UPDATE ... FROM
+                c.execute(f"UPDATE review_logs SET {', '.join(f'{col} = r.{col}' for col in columns)} "
+                          f"FROM temp.replayed_logs r WHERE review_logs.id = r.id AND ({differs})")
+            else:
+                c.execute("CREATE INDEX temp.replayed_logs_id ON replayed_logs(id)")
                 c.execute(f"UPDATE review_logs SET ({', '.join(columns)}) = (SELECT {', '.join(columns)} "
-                          "FROM temp.replayed_logs r WHERE r.id = review_logs.id) "
-                          "WHERE id IN (SELECT id FROM temp.changed_logs)")
+                          "FROM temp.replayed_logs r WHERE r.id = review_logs.id) WHERE id IN "
+                          f"(SELECT r.id FROM temp.replayed_logs r JOIN review_logs ON review_logs.id = r.id "
+                          f"WHERE {differs})")
+            changed = c.total_changes - before
             c.execute("DROP TABLE temp.replayed_logs")
-            c.execute("DROP TABLE temp.changed_logs")
         return changed
 
     def rows_in_time_order(self) -> Iterator[LogRow]:
