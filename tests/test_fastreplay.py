@@ -281,3 +281,38 @@ def test_rescheduling_takes_readable_rows_the_bulk_replay_does_not(tmp_path: Pat
     report = replay.reschedule_cards(store, Settings(desired_retention=0.8))
     assert report.changed and replay.reschedule_cards(store, Settings(desired_retention=0.8)).changed == ()
     store.close()
+
+
+class _History:
+    """What read_bulk reads, given directly: groups (card, n, ids, times) and row columns."""
+
+    def __init__(self, groups: list[tuple[str, int, str, str]], rows: list[tuple[int, int, int]]) -> None:
+        self.groups = groups
+        self.rows = rows
+
+    def replay_groups(self, card_ids: object) -> list[tuple[str, int, str, str]]:
+        return self.groups
+
+    def replay_columns(self, **kwargs: object) -> list[Any]:
+        from llmcards.store.history import ReviewChunk
+
+        return [ReviewChunk(",".join(str(r[0]) for r in self.rows), "".join(str(r[1]) for r in self.rows),
+                            "".join(str(r[2]) for r in self.rows), len(self.rows))]
+
+
+def test_reviews_not_in_replay_order_are_sorted_and_cram_left_out() -> None:
+    t = [f"2026-01-0{d} 10:00:00.000000" for d in range(1, 6)]
+    history = _History([("a", 3, "7,5,6", t[2] + t[0] + t[0]), ("b", 2, "9,8", t[4] + t[3])],
+                       [(5, 1, 0), (6, 2, 1), (7, 3, 0), (8, 4, 0), (9, 2, 0)])
+    given = fastreplay.read_bulk(history, None)
+    assert given.card_ids == ["a", "b"] and given.counts.tolist() == [2, 2]
+    assert given.log_ids.tolist() == [5, 7, 8, 9]  # by time, then id; 6 is crammed
+    assert given.ratings.tolist() == [1, 3, 4, 2]
+    assert given.times.tolist() == [replay._us(x) for x in (t[0], t[2], t[3], t[4])]
+
+
+def test_a_row_left_out_by_the_store_means_one_review_at_a_time() -> None:
+    t = "2026-01-01 10:00:00.000000"
+    history = _History([("a", 2, "5,6", t + t)], [(5, 1, 0)])  # row 6 did not pass the store's checks
+    with pytest.raises(fastreplay.Unsupported):
+        fastreplay.read_bulk(history, None)

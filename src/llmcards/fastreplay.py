@@ -602,27 +602,27 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     row_cram = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.bool_)
     del parts
 
-    # Where each review (in replay order) is among the rows read.
+    # Each review's rating and cram flag (in replay order), from the rows read.
     if len(row_ids) > 1 and not (row_ids[1:] > row_ids[:-1]).all():
         by_id = np.argsort(row_ids, kind="stable")
         row_ids, row_ratings, row_cram = row_ids[by_id], row_ratings[by_id], row_cram[by_id]
-    at = _positions(row_ids, order)
-    del row_ids
-    ratings, cram = row_ratings[at], row_cram[at]
-    del row_ratings, row_cram, at
-    card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
+    ratings, cram = _gather(row_ids, order, row_ratings, row_cram)
+    del row_ids, row_ratings, row_cram
     # The index gives each card's reviews by (reviewed_at, id); make sure, and sort if not.
     if len(order) > 1:
         in_order = times[1:] > times[:-1]
         in_order |= (times[1:] == times[:-1]) & (order[1:] > order[:-1])
-        in_order |= card_of[1:] != card_of[:-1]
+        card_ends = np.cumsum(counts_all)[:-1]
+        in_order[card_ends[(card_ends > 0) & (card_ends < len(order))] - 1] = True  # a card's first review
         if not in_order.all():
+            card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
             resort = np.lexsort((order, times, card_of))
             order, times, ratings, cram = order[resort], times[resort], ratings[resort], cram[resort]
         del in_order
     if not cram.any():  # the usual case: no copies
         return BulkInput(ids, counts_all, ratings, times, order)
     keep = ~cram
+    card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
     counts = np.bincount(card_of[keep], minlength=len(ids)).astype(np.int64)
     return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])
 
@@ -637,25 +637,34 @@ def _parse_chunk(chunk: Any) -> tuple[I64, NDArray[np.int8], Mask]:
     return ids, ratings, cram
 
 
-def _positions(sorted_ids: I64, wanted: I64) -> NDArray[np.signedinteger[Any]]:
-    """Where each of ``wanted`` is in ``sorted_ids`` (increasing, unique)."""
+def _gather(sorted_ids: I64, wanted: I64, *columns: NDArray[Any]) -> list[NDArray[Any]]:
+    """``columns`` (one value per id of ``sorted_ids``: increasing, unique) at the ids ``wanted``, a
+    slice at a time (so that no index array as long as ``wanted`` is ever made)."""
+    out = [np.empty(len(wanted), column.dtype) for column in columns]
     if not len(wanted):
-        return np.zeros(0, np.int64)
+        return out
     if not len(sorted_ids) or wanted.min() < sorted_ids[0] or wanted.max() > sorted_ids[-1]:
         raise Unsupported("review rows that were not read")
     low = int(sorted_ids[0])
     span = int(sorted_ids[-1]) - low + 1
+    table: NDArray[Any] | None = None
     if span <= 4 * len(sorted_ids) + 1024:  # ids are dense: a table from id to position
         table = np.full(span, -1, np.int32 if len(sorted_ids) < 2**31 else np.int64)
         table[sorted_ids - low] = np.arange(len(sorted_ids))
-        at: NDArray[np.signedinteger[Any]] = table[wanted - low]
-        if (at < 0).any():
-            raise Unsupported("review rows that were not read")
-        return at
-    found: I64 = np.searchsorted(sorted_ids, wanted)
-    if not np.array_equal(sorted_ids[found], wanted):
-        raise Unsupported("review rows that were not read")
-    return found
+    step = 1 << 18
+    for start in range(0, len(wanted), step):
+        part = wanted[start:start + step]
+        if table is not None:
+            at = table[part - low]
+            if (at < 0).any():
+                raise Unsupported("review rows that were not read")
+        else:
+            at = np.searchsorted(sorted_ids, part)
+            if not np.array_equal(sorted_ids[at], part):
+                raise Unsupported("review rows that were not read")
+        for column, result in zip(columns, out, strict=True):
+            result[start:start + step] = column[at]
+    return out
 
 
 def schedule_columns(final: States) -> list[tuple[Any, ...]]:
