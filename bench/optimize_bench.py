@@ -1,10 +1,14 @@
 """Benchmarks of `llmcards optimize`: fitting on 30k and ~2M reviews, rescheduling 100k cards,
 replay throughput, and py-fsrs's torch optimizer on the same 30k reviews.
 
-    .venv/bin/python bench/optimize_bench.py [--runs 5] [--reschedule-runs 1] [--no-torch] [--skip-l]
+    .venv/bin/python bench/optimize_bench.py [--runs 5] [--reschedule-runs 3] [--no-torch] [--skip-l]
+                                             [--baseline-src DIR]
 
 Writes bench/results-optimize.md and bench/results-optimize.json (the figures of issue 12; the
-main results.md is left alone). Stores come from bench/workloads.py (M and L, cached in
+main results.md is left alone). With --no-torch, the torch figure of the previous results is
+carried over (and said to be). --baseline-src DIR (a `src` folder of another llmcards, e.g.
+`git archive main src | tar -x -C /tmp/main`) also times that code's reschedule at L, once, for
+a before/after comparison on the same machine. Stores come from bench/workloads.py (M and L, cached in
 bench/.cache/); the 30k-review store is cut from M: its first cards in bank order, with their
 whole histories, until 30,000 reviews. The torch peer runs in bench/.cache/torch-venv (torch
 2.13.0 CPU and fsrs[optimizer]), created on first use unless --no-torch.
@@ -149,19 +153,29 @@ class OptimizeBench:
                  current=fit.get("current"), fitted=fit.get("fitted"))
         return r
 
-    def reschedule(self, db: Path) -> dict[str, Any]:
+    def reschedule(self, db: Path, src: Path | None = None) -> dict[str, Any]:
+        """``optimize --no-fit --reschedule --yes`` on a fresh copy of ``db`` each run (no warm-up when
+        runs == 1: the copy warms the page cache); with ``src``, that code instead of this one, once."""
         template = rb.copy_store(db, WORK / "resched-template.db")
         fresh = WORK / "resched.db"
-        r = self.cold("L optimize --no-fit --reschedule --yes", [self.llmcards, "--db", str(fresh), "optimize",
-                                                                 "--no-fit", "--reschedule", "--yes", "--json"],
-                      self.args.reschedule_runs, fresh=fresh, template=template)
+        argv = [sys.executable, "-m", "llmcards", "--db", str(fresh), "optimize", "--no-fit", "--reschedule",
+                "--yes", "--json"]
+        env = self.env
+        if src is not None:
+            self.env = {**env, "PYTHONPATH": str(src)}
+        try:
+            r = self.cold(f"L optimize --no-fit --reschedule --yes{' (baseline)' if src else ''}", argv,
+                          1 if src else self.args.reschedule_runs, fresh=fresh, template=template)
+        finally:
+            self.env = env
         out = r.pop("output") or {}
         moved = out.get("reschedule") or {}
         r.update(cards=moved.get("cards"), reviews=moved.get("reviews"))
         return r
 
-    def replay_throughput(self, db: Path) -> dict[str, Any]:
-        """replay_cards on M's first 2,000 cards with reviews, in-process (no CLI), CPU time per review."""
+    def replay_throughput(self, db: Path, cards: int | None) -> dict[str, Any]:
+        """replay_cards (log rows rewritten, as an import or a sync does) on M's first ``cards`` cards
+        with reviews (every one when None), in-process (no CLI): wall and CPU time, per review too."""
         template = rb.copy_store(db, WORK / "replay-template.db")
         script = (
             "import json, os, sys, time\n"
@@ -169,21 +183,22 @@ class OptimizeBench:
             "from llmcards.replay import replay_cards\n"
             "from llmcards.store import Store\n"
             "s = Store.open(Path(sys.argv[1]))\n"
-            "ids = s.history.card_ids_with_reviews()[:2000]\n"
+            "n = int(sys.argv[2])\n"
+            "ids = s.history.card_ids_with_reviews()[:n] if n else None\n"
             "t0, c0 = time.perf_counter(), os.times()\n"
             "r = replay_cards(s, ids)\n"
             "t1, c1 = time.perf_counter(), os.times()\n"
-            "print(json.dumps({'cards': r.cards, 'reviews': r.reviews, 'wall_s': t1 - t0,\n"
-            "                  'cpu_s': (c1.user + c1.system) - (c0.user + c0.system)}))\n")
+            "print(json.dumps({'cards': r.cards, 'reviews': r.reviews, 'changed': len(r.changed),\n"
+            "                  'wall_s': t1 - t0, 'cpu_s': (c1.user + c1.system) - (c0.user + c0.system)}))\n")
         runs = []
         for _ in range(3):
             db_copy = rb.copy_store(template, WORK / "replay.db")
-            _, out = rb.run_cmd([sys.executable, "-c", script, str(db_copy)], self.env)
+            _, out = rb.run_cmd([sys.executable, "-c", script, str(db_copy), str(cards or 0)], self.env)
             runs.append(json.loads(out.decode().strip().splitlines()[-1]))
-        best = min(runs, key=lambda d: d["cpu_s"])
+        best = min(runs, key=lambda d: d["wall_s"])
         per_review_us = best["cpu_s"] / best["reviews"] * 1e6
-        log(f"    replay_cards: {best['cards']} cards, {best['reviews']} reviews, {best['wall_s']:.1f} s wall, "
-            f"{best['cpu_s']:.1f} s CPU, {per_review_us:.0f} µs CPU per review (best of 3)")
+        log(f"    replay_cards: {best['cards']} cards, {best['reviews']} reviews, {best['wall_s']:.2f} s wall, "
+            f"{best['cpu_s']:.2f} s CPU, {per_review_us:.1f} µs CPU per review (best of 3)")
         return {**best, "cpu_us_per_review": per_review_us}
 
     def torch_python(self) -> str | None:
@@ -227,12 +242,22 @@ class OptimizeBench:
         torch_py = self.torch_python()
         if torch_py:
             figures["torch_30k"] = self.torch_peer(torch_py, small)
-        figures["replay_M"] = self.replay_throughput(m_store)
+        else:
+            previous = BENCH / "results-optimize.json"
+            old = json.loads(previous.read_text()) if previous.exists() else {}
+            if "torch_30k" in old.get("figures", {}):
+                figures["torch_30k"] = {**old["figures"]["torch_30k"], "carried_from": old["info"]["date"]}
+                info.setdefault("torch", old["info"].get("torch"))
+        figures["replay_M"] = self.replay_throughput(m_store, 2000)
+        figures["replay_M_all"] = self.replay_throughput(m_store, None)
         if not self.args.skip_l:
             l_store, manifest = wl.ensure(wl.WORKLOADS["L"], CACHE)
             info["L"] = {"cards": manifest["cards"], "reviews": manifest["reviews"]}
             figures["optimize_L"] = self.optimize("L", l_store)
             figures["reschedule_L"] = self.reschedule(l_store)
+            if self.args.baseline_src:
+                figures["reschedule_L_baseline"] = self.reschedule(l_store, self.args.baseline_src)
+                info["baseline_src"] = str(self.args.baseline_src)
         info["load_end"] = os.getloadavg()[0]
         for scratch in WORK.glob("*"):
             if scratch.is_file() and scratch.name.startswith(("opt-", "resched", "replay")):
@@ -261,10 +286,11 @@ def report(res: dict[str, Any]) -> str:
                    o30["median_s"] <= 1.5, "cold process, end to end"))
     if "torch_30k" in f:
         t = f["torch_30k"]
+        carried = f"; measured {t['carried_from']}, not rerun" if "carried_from" in t else ""
         out.append(row(f"py-fsrs torch optimizer, same {t['reviews']:,} reviews", t, "—", None,
                        f"1 run; ×{t['median_s'] / o30['median_s']:.0f} llmcards' wall time, "
                        f"×{t['cpu_s'] / o30['cpu_s']:.0f} its CPU, ×{t['rss_mb'] / o30['rss_mb']:.1f} its memory "
-                       f"(torch {info.get('torch', '?')}, fit alone {t['fit_s']:.1f} s)"))
+                       f"(torch {info.get('torch', '?')}, fit alone {t['fit_s']:.1f} s{carried})"))
     if "optimize_L" in f:
         ol = f["optimize_L"]
         out.append(row(f"`optimize --dry-run --json`, L ({ol['reviews']:,} reviews)", ol, "≤ 60 s, < 1 GB",
@@ -273,22 +299,33 @@ def report(res: dict[str, Any]) -> str:
         rs = f["reschedule_L"]
         out.append(row(f"`optimize --no-fit --reschedule --yes`, L ({rs['cards']:,} cards, {rs['reviews']:,} reviews)",
                        rs, "≤ 10 s", rs["median_s"] <= 10,
-                       f"{len(rs['samples_s'])} run(s); replay_cards is the bottleneck, see below"))
+                       f"{len(rs['samples_s'])} run(s) ({', '.join(f'{x:.1f}' for x in rs['samples_s'])} s), "
+                       "each on a fresh copy, backup included"))
+        if "reschedule_L_baseline" in f:
+            b = f["reschedule_L_baseline"]
+            out.append(row("the same, before (main's replay, one review at a time)", b, "—", None,
+                           f"1 run; ×{b['median_s'] / rs['median_s']:.1f} the wall time, "
+                           f"×{b['cpu_s'] / rs['cpu_s']:.1f} the CPU"))
     load_end = f" and {info['load_end']:.1f} at the end" if "load_end" in info else ""
     out += ["", "Wall time includes waiting for a CPU: this machine may be shared with other jobs (load average "
             f"{info['load']:.1f} at the start{load_end}). CPU time (user + system, from GNU time) is the "
             "command's own cost; with a CPU to itself, wall time is close to it."]
-    rp = f["replay_M"]
-    out += ["", f"`replay_cards` throughput (M, first {rp['cards']:,} cards, {rp['reviews']:,} reviews, best of 3): "
-            f"{rp['wall_s']:.1f} s wall, {rp['cpu_s']:.1f} s CPU, **{rp['cpu_us_per_review']:.0f} µs of CPU per "
-            "review replayed**."]
+    out += ["", "`replay_cards` in-process, log rows rewritten (as `import --reviews` and sync do), on a fresh copy "
+            "of M each run, best of 3:", ""]
+    for key in ("replay_M", "replay_M_all"):
+        if key in f:
+            rp = f[key]
+            out.append(f"- {rp['cards']:,} cards, {rp['reviews']:,} reviews ({rp['changed']:,} schedules changed): "
+                       f"{rp['wall_s']:.2f} s wall, {rp['cpu_s']:.2f} s CPU, **{rp['cpu_us_per_review']:.1f} µs of "
+                       "CPU per review replayed**.")
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="cold processes per optimize figure (default 5)")
-    parser.add_argument("--reschedule-runs", type=int, default=1, help="runs of the L reschedule (default 1)")
+    parser.add_argument("--reschedule-runs", type=int, default=3, help="runs of the L reschedule (default 3)")
+    parser.add_argument("--baseline-src", type=Path, help="also time the L reschedule with this `src` folder, once")
     parser.add_argument("--no-torch", action="store_true", help="skip py-fsrs's torch optimizer")
     parser.add_argument("--skip-l", action="store_true", help="skip the L figures")
     parser.add_argument("--report-only", action="store_true", help="rewrite results-optimize.md from the .json")

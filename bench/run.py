@@ -328,7 +328,7 @@ print(json.dumps(out))
             return self.command(db, "import", "--reviews", str(revlog))
 
         # Each run takes minutes at L, so: no warm-up (the copy warms the page cache) and 3 runs.
-        runs = [import_once() for _ in range(min(self.runs, 3))]
+        runs = [import_once() for _ in range(min(self.runs, self.args.import_runs))]
         median = statistics.median(s.seconds for s in runs)
         self.log(f"    {name} import --reviews ({out['reviews']:,} reviews, replay included): median {median:.1f} s, "
                  f"max RSS {max(s.rss_kb for s in runs) / MB:.0f} MB")
@@ -781,6 +781,7 @@ def main() -> None:
     parser.add_argument("--notes-only", action="store_true",
                         help="measure only the notes import figures (and the bank-file import again, to compare) "
                              "and merge them into results.json")
+    parser.add_argument("--import-runs", type=int, default=3, help="runs of `import --reviews` (default 3)")
     parser.add_argument("--only-transfer", action="store_true",
                         help="measure only export and import (issue 10) and add them to results.json")
     args = parser.parse_args()

@@ -205,7 +205,7 @@ def test_help_does_not_import_heavy_libraries(args: list[str], tmp_path: Path) -
     env = {**os.environ, "LLMCARDS_DB": str(tmp_path / "x.db")}
     modules = _imported_modules(*args, env=env)
     assert "typer" in modules and "llmcards.cli" in modules
-    for heavy in ("sqlalchemy", "psycopg", "fsrs", "rich.markdown", "pylatexenc", "sqlite3", "yaml"):
+    for heavy in ("sqlalchemy", "psycopg", "fsrs", "rich.markdown", "pylatexenc", "sqlite3", "yaml", "numpy"):
         assert heavy not in modules, f"{heavy} imported by llmcards {' '.join(args)}"
     assert not (tmp_path / "x.db").exists()
 

@@ -571,24 +571,26 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
 
     This writes schedules only; saving settings and taking a backup is :func:`apply`'s job.
     """
-    from llmcards.replay import replay_card, replay_cards
+    from llmcards.replay import UnreplayableRows, replay_card, reschedule_cards
 
     now = now.astimezone(timezone.utc)
     with store.read():
-        damaged = store.history.unreadable_rows()
-        if damaged:
-            rows = f"{damaged:,} review log row{'' if damaged == 1 else 's'}"
-            raise UserError(f"{rows} cannot be replayed (a rating outside 1-4, a state outside 0-3 or an "
-                            "unreadable time); nothing was rescheduled")
+        if dry_run:
+            damaged = store.history.unreadable_rows()
+            if damaged:
+                raise UserError(f"{UnreplayableRows(damaged)}; nothing was rescheduled")
         before = store.queue.due_by_card()
-        ids = store.history.card_ids_with_reviews()
-    total = max(1, len(ids))
+        ids = store.history.card_ids_with_reviews() if dry_run else None
+    total = max(1, len(ids) if ids is not None else len(before))  # for the progress bar only
+    reported = 0
 
     def tick(done: int) -> None:
-        if progress is not None and (done % 500 == 0 or done == total):
-            progress(done / total)
+        nonlocal reported
+        if progress is not None and (done - reported >= 500 or done >= total):
+            reported = done
+            progress(min(1.0, done / total))
 
-    if dry_run:
+    if ids is not None:
         after = dict(before)
         replayed = reviews = 0
         for card_id, log in store.history.reviews_by_card(ids):
@@ -599,8 +601,12 @@ def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | 
             reviews += sum(1 for r in log if not r.cram)
             tick(replayed)
     else:
-        # The review rows keep the scheduling columns they were given when the person studied.
-        report = replay_cards(store, ids, settings=settings, rewrite_logs=False, progress=tick)
+        # Every card with a review (damaged rows are looked for on the way, before anything is
+        # written); the review rows keep the scheduling columns they were given when the person studied.
+        try:
+            report = reschedule_cards(store, settings, progress=tick)
+        except UnreplayableRows as e:
+            raise UserError(f"{e}; nothing was rescheduled") from None
         replayed, reviews = report.cards, report.reviews
         after = store.queue.due_by_card()
     earlier = sum(1 for card_id, due in after.items() if card_id in before and due < before[card_id])
@@ -631,18 +637,28 @@ def apply(store: Store, now: datetime, *, parameters: Sequence[float] | None = N
     for key, text in texts.items():
         settings = settings.with_value(key, text)  # validated as `config set` validates
     report = None
+    pending = None
     if reschedule_cards:
-        from llmcards.backup import backup_before
+        from llmcards.backup import start_backup
 
-        backup_before(store, "reschedule", now=now)
-    with store.write() as c:
-        for key in texts:
-            store.save_setting(key, settings.to_strings()[key], now=now)
-        if reschedule_cards:
-            # From now on, every review before this moment is replayed under these settings, here
-            # and on the devices this store syncs with (Connection.settings_timeline).
-            store.record_event(c, "reschedule", None, {}, now)
-            report = reschedule(store, settings, now, tz=tz, progress=progress)
+        # The copy runs in a thread while the cards are replayed; the transaction commits only
+        # once it is on disk (a failed backup raises in wait() and rolls the reschedule back).
+        pending = start_backup(store, "reschedule", now=now)
+    try:
+        with store.write() as c:
+            for key in texts:
+                store.save_setting(key, settings.to_strings()[key], now=now)
+            if reschedule_cards:
+                # From now on, every review before this moment is replayed under these settings, here
+                # and on the devices this store syncs with (Connection.settings_timeline).
+                store.record_event(c, "reschedule", None, {}, now)
+                report = reschedule(store, settings, now, tz=tz, progress=progress)
+            if pending is not None:
+                pending.wait()
+                pending = None
+    finally:
+        if pending is not None:
+            pending.abandon()
     return Applied(settings.fsrs_parameters if parameters is not None else None,
                    settings.desired_retention if retention is not None else None, report)
 

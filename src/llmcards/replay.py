@@ -16,12 +16,13 @@ a rescheduling under new parameters leaves them as they were when the person stu
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmcards.config import Settings
+from llmcards.errors import UserError
 from llmcards.fastfsrs import NEW, Fast, FastScheduler, to_card_state, to_us
 from llmcards.models import CardState, ReviewRecord
 
@@ -72,15 +73,39 @@ class ReplayReport:
     cards: int  # cards replayed
     reviews: int  # reviews replayed
     changed: tuple[str, ...]  # cards whose schedule differs from what was stored
-    before: dict[str, CardState]  # the stored schedule of each changed card
-    after: dict[str, CardState]  # and its replayed one
+    before: Mapping[str, CardState]  # the stored schedule of each changed card
+    after: Mapping[str, CardState]  # and its replayed one
+
+
+class _States(Mapping[str, CardState]):
+    """Cards' states kept as schedule columns, made into CardStates when looked up (a replay of
+    100k cards under new parameters changes nearly all of them, and few callers look)."""
+
+    def __init__(self, columns: dict[str, tuple[Any, ...]]) -> None:
+        self._columns = columns
+
+    def __getitem__(self, card_id: str) -> CardState:
+        return _stored_state(self._columns[card_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+# A replay of at least this many cards goes through llmcards.fastreplay (numpy, every card's
+# k-th review at once); fewer are replayed one review at a time (numpy's import alone costs more).
+BULK_CARDS = 200
+BULK_CHUNK_REVIEWS = 500_000  # a bulk replay's cards are replayed about this many reviews at a time
+BULK_WRITE_CARDS = 20_000  # and compared with the stored schedules, and written, this many cards at a time
 
 
 def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, settings: Settings | None = None,
                  fuzz: bool = True, rewrite_logs: bool = True,
                  progress: Callable[[int], None] | None = None) -> ReplayReport:
     """Rebuild the schedules of ``card_ids`` (every card with a review when ``None``) from their
-    history under ``settings`` (the store's when ``None``), in one transaction.
+    history under ``settings``, in one transaction.
 
     Only what changed is written. ``progress`` is called with the number of cards done so far.
 
@@ -88,10 +113,20 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     (:meth:`~llmcards.store.connection.Connection.settings_timeline`), as the review screen
     graded it: so a settings change does not rewrite the past, and every device that replays
     a card gets what the device that reviewed it got.
+
+    Many cards under one set of settings (the usual case: no scheduling setting changed since the
+    first review, or since the last ``optimize --reschedule``) go through :mod:`llmcards.fastreplay`.
     """
     ids = list(card_ids) if card_ids is not None else None
-    return _replay(store, store.history.replay_input(ids), settings=settings, fuzz=fuzz, rewrite_logs=rewrite_logs,
-                   progress=progress, from_stored=lambda card_id: False, write=store.history.write_replay)
+    periods = [(None, settings)] if settings is not None else store.settings_timeline()
+    with store.write():
+        if len(periods) == 1 and (ids is None or len(ids) >= BULK_CARDS):
+            report = _replay_bulk(store, ids, FastScheduler(periods[0][1], fuzz=fuzz), rewrite_logs, progress)
+            if report is not None:
+                return report
+        return _replay(store, store.history.replay_input(ids), periods=periods, fuzz=fuzz,
+                       rewrite_logs=rewrite_logs, progress=progress, from_stored=False,
+                       write=store.history.write_replay)
 
 
 def replay_staged(store: Store, card_ids: Sequence[str], *,
@@ -105,18 +140,145 @@ def replay_staged(store: Store, card_ids: Sequence[str], *,
         store.events.stage_replayed(logs)
 
     with store.write():
-        report = _replay(store, store.events.staged_replay_input(card_ids), settings=None, fuzz=True,
-                         rewrite_logs=True, progress=progress, from_stored=lambda card_id: True, write=write)
+        report = _replay(store, store.events.staged_replay_input(card_ids), periods=store.settings_timeline(),
+                         fuzz=True, rewrite_logs=True, progress=progress, from_stored=True, write=write)
         store.events.insert_staged_reviews(card_ids)
     return report
 
 
-def _replay(store: Store, items: Iterable[ReplayInput], *, settings: Settings | None, fuzz: bool, rewrite_logs: bool,
-            progress: Callable[[int], None] | None, from_stored: Callable[[str], bool],
+class UnreplayableRows(UserError):
+    """Review rows that cannot be replayed: a rating outside 1-4, a state outside 0-3, or an unreadable time."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"{rows:,} review log row{'' if rows == 1 else 's'} cannot be replayed (a rating outside "
+                         "1-4, a state outside 0-3 or an unreadable time)")
+        self.rows = rows
+
+
+def reschedule_cards(store: Store, settings: Settings, *,
+                     progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Replay every card with a review under ``settings``, writing the cards' schedules only (the
+    review rows keep the columns they were given when the person studied), in one transaction.
+
+    Raises :class:`UnreplayableRows`, before writing anything, if a row of the log cannot be
+    replayed (what ``store.history.unreadable_rows`` counts, cram rows included).
+    """
+    fast = FastScheduler(settings)
+    with store.write():
+        report = _replay_bulk(store, None, fast, False, progress, strict=True)
+        if report is None:  # a row the bulk replay does not take: is it one nothing can replay?
+            damaged = store.history.unreadable_rows()
+            if damaged:
+                raise UnreplayableRows(damaged)
+            report = _replay(store, store.history.replay_input(None), periods=[(None, settings)], fuzz=True,
+                             rewrite_logs=False, progress=progress, from_stored=False,
+                             write=store.history.write_replay)
+        return report
+
+
+def _replay_bulk(store: Store, ids: list[str] | None, fast: FastScheduler, rewrite_logs: bool,
+                 progress: Callable[[int], None] | None, *, strict: bool = False) -> ReplayReport | None:
+    """:func:`replay_cards` through :mod:`llmcards.fastreplay`; None (nothing written) for a history
+    it does not take, which is then replayed one review at a time.
+
+    Every card is replayed before anything is written (replayed log columns wait in a temporary
+    table), so giving up half-way leaves the store as it was.
+    """
+    import sqlite3
+
+    import numpy as np
+
+    from llmcards import fastreplay
+
+    history = store.history
+    try:
+        given = fastreplay.read_bulk(history, ids, strict=strict)
+        offsets = given.offsets()
+        final = fastreplay.States.new(len(given.card_ids))
+        # Cards a chunk at a time, so that what is kept per review (a rewrite's log columns) stays bounded.
+        bounds = [0, *np.searchsorted(offsets, np.arange(BULK_CHUNK_REVIEWS, offsets[-1], BULK_CHUNK_REVIEWS),
+                                      side="right").tolist(), len(given.card_ids)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if a >= b:
+                continue
+            lo, hi = int(offsets[a]), int(offsets[b])
+
+            def tick(done: int, first: int = a) -> None:
+                if progress is not None:
+                    progress(first + done)
+
+            replayed = fastreplay.replay(fast, given.card_ids[a:b], given.counts[a:b], given.ratings[lo:hi],
+                                         given.times[lo:hi], logs=rewrite_logs, progress=tick)
+            final.put(np.arange(a, b), replayed.final)
+            if replayed.logged is not None:
+                history.stage_replayed_logs(fastreplay.log_rows(replayed.logged, given.log_ids[lo:hi]))
+    except (fastreplay.Unsupported, sqlite3.DataError, sqlite3.OperationalError, UnicodeError):
+        history.drop_staged_logs()  # e.g. a stored time that is not UTF-8 text, which SQLite cannot concatenate
+        return None
+
+    card_ids = given.card_ids
+    if ids is not None:  # cards asked for that have no review: back to new
+        reviewed = set(card_ids)
+        never = list(dict.fromkeys(i for i in ids if i not in reviewed))
+        card_ids = card_ids + never
+        final = fastreplay.States.concatenate([final, fastreplay.States.new(len(never))])
+    counts = given.counts.tolist() + [0] * (len(card_ids) - len(given.card_ids))
+    before: dict[str, tuple[Any, ...]] = {}
+    after: dict[str, int] = {}
+    cards = reviews = 0
+    for start in range(0, len(card_ids), BULK_WRITE_CARDS):
+        part = card_ids[start:start + BULK_WRITE_CARDS]
+        # Without ids, the cards come from the card index: in the order of SQLite's ids.
+        stored = {row[0]: tuple(row[1:]) for row in history.replay_schedules(part, in_order=ids is None)}
+        changes: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        columns = fastreplay.schedule_columns(final.take(np.arange(start, start + len(part))))
+        for i, (card_id, new) in enumerate(zip(part, columns, strict=True)):
+            old = stored.get(card_id)
+            if old is None:
+                continue  # not a card (any more)
+            cards += 1
+            reviews += counts[start + i]
+            if new != old:
+                differ = tuple(j for j in range(len(new)) if new[j] != old[j])
+                changes.setdefault(differ, []).append((*(new[j] for j in differ), card_id))
+                before[card_id] = old
+                after[card_id] = start + i
+        history.write_schedule_columns(changes)
+    if rewrite_logs:
+        history.write_staged_logs()
+    changed = tuple(before)
+    if ids is not None:  # in the order asked for
+        rank = {card_id: i for i, card_id in reversed(list(enumerate(ids)))}
+        changed = tuple(sorted(changed, key=rank.__getitem__))
+    return ReplayReport(cards, reviews, changed, _States(before), _FinalStates(after, final))
+
+
+class _FinalStates(Mapping[str, CardState]):
+    """Replayed states kept as arrays (see :class:`_States`)."""
+
+    def __init__(self, index: dict[str, int], final: Any) -> None:
+        self._index = index
+        self._final = final
+
+    def __getitem__(self, card_id: str) -> CardState:
+        import numpy as np
+
+        return to_card_state(self._final.take(np.array([self._index[card_id]])).tuples()[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _replay(store: Store, items: Iterable[ReplayInput], *, periods: Sequence[tuple[str | None, Settings]],
+            fuzz: bool, rewrite_logs: bool, progress: Callable[[int], None] | None, from_stored: bool,
             write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], None]) -> ReplayReport:
-    """The one replay: each card's reviews in order through fsrs's arithmetic, from a new card (or
-    from its stored schedule), writing what changed through ``write(card rows, log rows)``."""
-    periods = [(None, settings)] if settings is not None else store.settings_timeline()
+    """A replay one review at a time: each card's reviews in order through fsrs's arithmetic, each
+    under the settings of its ``periods`` entry (``(since, settings)``, oldest first), from a new
+    card (or, ``from_stored``, from its stored schedule), writing what changed through
+    ``write(card rows, log rows)``."""
     schedulers = [FastScheduler(s, fuzz=fuzz) for _, s in periods]
     starts = [str(since) for since, _ in periods[1:]]
     fast = schedulers[-1] if not starts else schedulers[0]
@@ -134,7 +296,7 @@ def _replay(store: Store, items: Iterable[ReplayInput], *, settings: Settings | 
 
     with store.write():
         for item in items:
-            state: Fast = _stored_fast(item.schedule) if from_stored(item.card_id) else NEW
+            state: Fast = _stored_fast(item.schedule) if from_stored else NEW
             for log in item.reviews:
                 if log.cram:
                     continue

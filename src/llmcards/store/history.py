@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -65,6 +67,16 @@ class ReplayInput(NamedTuple):
     card_id: str
     schedule: tuple[Any, ...]  # state, step, stability, difficulty, due, last_review, reps, lapses (as stored)
     reviews: list[ReplayLog]
+
+
+class ReviewChunk(NamedTuple):
+    """Review rows as SQLite concatenates them, for a caller that parses them in bulk: each column
+    of ``rows`` rows in one string, in the same row order."""
+
+    ids: str  # the rows' ids, comma-separated
+    ratings: str  # one digit each (1-4)
+    cram: str  # one digit each (0 or 1)
+    rows: int
 
 
 # The first 23 characters of a stored time ("YYYY-MM-DD HH:MM:SS.mmm") fix it to the ms.
@@ -144,6 +156,131 @@ class History:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
 
+    @contextmanager
+    def undoable(self) -> Iterator[None]:
+        """Writes that an exception undoes, inside the caller's write transaction (a savepoint)."""
+        c = self.db.conn
+        c.execute("SAVEPOINT replay")
+        try:
+            yield
+        except BaseException:
+            c.execute("ROLLBACK TO replay")
+            c.execute("RELEASE replay")
+            raise
+        c.execute("RELEASE replay")
+
+    def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str, str | None]]:
+        """Each card's reviews, for a replay of many cards at once: (card_id, how many, their ids
+        comma-separated and their times concatenated, both in replay order: reviewed_at, then id), by
+        card_id, from the log's card index (which holds both).
+
+        ``None`` means every card with a review; otherwise the cards given (kept for
+        :meth:`replay_columns` and :meth:`replay_schedules`; those without a review are left out here).
+        Read it to the end before calling either.
+        """
+        c = self.db.conn
+        where = ""
+        if card_ids is not None:
+            c.execute("DROP TABLE IF EXISTS temp.replay_ids")
+            c.execute("CREATE TEMP TABLE replay_ids(id TEXT PRIMARY KEY) WITHOUT ROWID")
+            c.executemany("INSERT OR IGNORE INTO temp.replay_ids VALUES (?)", ((i,) for i in card_ids))
+            where = "WHERE card_id IN (SELECT id FROM temp.replay_ids) "
+        cur = c.execute(f"SELECT card_id, count(*), group_concat(id), group_concat(reviewed_at, '') FROM review_logs "
+                        f"{where}GROUP BY card_id ORDER BY card_id")
+        while rows := cur.fetchmany(5000):
+            yield from rows
+
+    def replay_columns(self, *, some: bool, reviews: int, states: bool = False,
+                       chunk: int = 100_000) -> Iterator[ReviewChunk]:
+        """The ids, ratings and cram flags of the review rows :meth:`replay_groups` named
+        (``reviews`` of them; ``some``: it was given cards), ``chunk`` rows at a time, as strings
+        SQLite concatenates (a Python row per review costs more than replaying it): from one pass
+        over the log in id order when they are a good part of it (looking each row up from the card
+        index costs more), else card by card.
+
+        Rows with a rating outside 1-4, a cram flag neither 0 nor 1 or a reviewed_at not 26
+        characters of text are left out (and with ``states``, those whose state or prev_state is
+        outside 0-3, which :meth:`unreadable_rows` also counts): the caller finds them missing."""
+        c = self.db.conn
+        # Rows a bulk replay does not take are left out (the caller sees them missing). In these
+        # columns' affinities, a rating IN (1, 2, 3, 4) is that integer, a cram flag IN (0, 1) too, and a
+        # value 26 characters long that sorts before every blob is text (no number is written with 26).
+        usual = "rating IN (1, 2, 3, 4) AND cram IN (0, 1) AND length(reviewed_at) = 26 AND reviewed_at < x''"
+        if states:
+            usual += " AND state IN (0, 1, 2, 3) AND prev_state IN (0, 1, 2, 3)"
+        columns = "group_concat(id), group_concat(rating, ''), group_concat(cram, ''), count(*)"
+        low, high = c.execute("SELECT min(id), max(id) FROM review_logs").fetchone()
+        if low is None:
+            return
+        if not some or reviews * 4 > high - low:
+            keep = " AND +card_id IN (SELECT id FROM temp.replay_ids)" if some else ""
+            for start in range(low - 1, high, chunk):  # ids are dense: ranges of the table's own order
+                row = c.execute(f"SELECT {columns} FROM review_logs WHERE id > ? AND id <= ?{keep} AND {usual}",
+                                (start, start + chunk)).fetchone()
+                if row[3]:
+                    yield ReviewChunk(*row)
+        else:
+            ids = [r[0] for r in c.execute("SELECT id FROM temp.replay_ids")]
+            per_query = max(1, chunk // 50)
+            for start in range(0, len(ids), per_query):
+                c.execute("DROP TABLE IF EXISTS temp.replay_part")
+                c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
+                c.executemany("INSERT INTO temp.replay_part VALUES (?)", ((i,) for i in ids[start:start + per_query]))
+                row = c.execute(f"SELECT {columns} FROM review_logs WHERE card_id IN "
+                                f"(SELECT id FROM temp.replay_part) AND {usual}").fetchone()
+                if row[3]:
+                    yield ReviewChunk(*row)
+            c.execute("DROP TABLE IF EXISTS temp.replay_part")
+
+    def replay_schedules(self, card_ids: Sequence[str], *, in_order: bool = False) -> list[tuple[Any, ...]]:
+        """(card_id, schedule columns as stored...) of those of ``card_ids`` that exist, and with
+        ``in_order`` (``card_ids`` sorted as SQLite sorts ids), maybe of other cards between them."""
+        c = self.db.conn
+        if in_order and card_ids:  # one walk along the id index
+            return c.execute(f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id >= ? AND id <= ?",
+                             (card_ids[0], card_ids[-1])).fetchall()
+        c.execute("DROP TABLE IF EXISTS temp.replay_part")
+        c.execute("CREATE TEMP TABLE replay_part(id TEXT PRIMARY KEY) WITHOUT ROWID")
+        c.executemany("INSERT OR IGNORE INTO temp.replay_part VALUES (?)", ((i,) for i in card_ids))
+        rows = c.execute(f"SELECT id, {SCHEDULE_COLUMNS} FROM cards WHERE id IN (SELECT id FROM temp.replay_part)"
+                         ).fetchall()
+        c.execute("DROP TABLE temp.replay_part")
+        return rows
+
+    _STAGED = "prev_state, prev_interval_days, state, stability, difficulty, due, id INTEGER"
+
+    def stage_replayed_logs(self, logs: Iterable[tuple[Any, ...]]) -> None:
+        """Keep replayed log columns for :meth:`write_staged_logs`: (prev_state, prev_interval_days,
+        state, stability, difficulty, due, log id), in a temporary table (nothing of the log changes)."""
+        c = self.db.conn
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS replayed_logs({self._STAGED})")  # no key: appending is cheap
+        c.executemany("INSERT INTO temp.replayed_logs VALUES (?, ?, ?, ?, ?, ?, ?)", logs)
+
+    def drop_staged_logs(self) -> None:
+        self.db.conn.execute("DROP TABLE IF EXISTS temp.replayed_logs")
+
+    def write_staged_logs(self) -> int:
+        """Write the staged log columns of the rows where they differ from the stored ones (compared
+        by SQLite, in the same pass); returns how many rows that was. Runs inside the caller's
+        transaction when there is one."""
+        columns = ("prev_state", "prev_interval_days", "state", "stability", "difficulty", "due")
+        differs = " OR ".join(f"review_logs.{col} IS NOT r.{col}" for col in columns)
+        with self.db.write() as c:
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS replayed_logs({self._STAGED})")
+            before = c.total_changes
+            if sqlite3.sqlite_version_info >= (3, 33, 0):  # UPDATE ... FROM
+                c.execute(f"UPDATE review_logs SET {', '.join(f'{col} = r.{col}' for col in columns)} "
+                          f"FROM temp.replayed_logs r WHERE review_logs.id = r.id AND ({differs})")
+            else:
+                c.execute("CREATE INDEX temp.replayed_logs_id ON replayed_logs(id)")
+                c.execute(f"UPDATE review_logs SET ({', '.join(columns)}) = (SELECT {', '.join(columns)} "
+                          "FROM temp.replayed_logs r WHERE r.id = review_logs.id) WHERE id IN "
+                          f"(SELECT r.id FROM temp.replayed_logs r JOIN review_logs ON review_logs.id = r.id "
+                          f"WHERE {differs})")
+            changed = c.total_changes - before
+            c.execute("DROP TABLE temp.replayed_logs")
+        return changed
+
     def rows_in_time_order(self) -> Iterator[LogRow]:
         """Every row of the review log, oldest first (cram included), streamed from one query.
 
@@ -174,6 +311,18 @@ class History:
             (max_duration_ms,))
         return [GradeTimes(State(r[0]), Grade(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
+
+    def write_schedule_columns(self, changes: dict[tuple[int, ...], list[tuple[Any, ...]]]) -> None:
+        """Write replayed schedules column by column: ``changes`` maps the positions (in
+        ``SCHEDULE_COLUMNS``) of the columns that changed to rows of (their new values..., card id).
+        Setting only those keeps SQLite from updating the indexes of the others (a reschedule
+        changes stability, difficulty and due; state and reps stay)."""
+        names = [n.strip() for n in SCHEDULE_COLUMNS.split(",")]
+        with self.db.write() as c:
+            for columns, rows in changes.items():
+                if rows:
+                    sets = ", ".join(f"{names[i]} = ?" for i in columns)
+                    c.executemany(f"UPDATE cards SET {sets} WHERE id = ?", rows)
 
     def write_replay(self, cards: Iterable[tuple[Any, ...]], logs: Iterable[tuple[Any, ...]]) -> None:
         """Write replayed schedules: ``cards`` are (schedule columns..., card id), ``logs`` are
