@@ -208,13 +208,13 @@ def test_replay_cards_gives_the_same_whichever_way(tmp_path: Path, monkeypatch: 
 def test_a_history_not_in_the_stores_format_is_replayed_one_review_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[int] = []
-    original = replay._replay_one_by_one
+    original = replay._replay
 
-    def one_by_one(*args: Any) -> replay.ReplayReport:
+    def one_by_one(*args: Any, **kwargs: Any) -> replay.ReplayReport:
         called.append(1)
-        return original(*args)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(replay, "_replay_one_by_one", one_by_one)
+    monkeypatch.setattr(replay, "_replay", one_by_one)
     bulk, single = _replay_both_ways(tmp_path, monkeypatch, None, damage=(
         "UPDATE review_logs SET reviewed_at = substr(reviewed_at, 1, 19) WHERE id = (SELECT max(id) FROM review_logs)"))
     assert called == [1, 1]  # the bulk replay gave up, without writing anything
