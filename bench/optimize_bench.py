@@ -246,7 +246,8 @@ class OptimizeBench:
             previous = BENCH / "results-optimize.json"
             old = json.loads(previous.read_text()) if previous.exists() else {}
             if "torch_30k" in old.get("figures", {}):
-                figures["torch_30k"] = {**old["figures"]["torch_30k"], "carried_from": old["info"]["date"]}
+                carried = old["figures"]["torch_30k"]
+                figures["torch_30k"] = {**carried, "carried_from": carried.get("carried_from", old["info"]["date"])}
                 info.setdefault("torch", old["info"].get("torch"))
         figures["replay_M"] = self.replay_throughput(m_store, 2000)
         figures["replay_M_all"] = self.replay_throughput(m_store, None)
