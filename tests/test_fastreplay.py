@@ -316,3 +316,24 @@ def test_a_row_left_out_by_the_store_means_one_review_at_a_time() -> None:
     history = _History([("a", 2, "5,6", t + t)], [(5, 1, 0)])  # row 6 did not pass the store's checks
     with pytest.raises(fastreplay.Unsupported):
         fastreplay.read_bulk(history, None)
+
+
+def test_reviews_of_a_card_at_the_same_instant_follow_their_ids_either_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two devices graded one card at the same microsecond: every device must replay them in the
+    # order of their review ids (uuid), not of their row ids, which differ from store to store.
+    card = ("(SELECT card_id FROM review_logs WHERE cram = 0 GROUP BY card_id HAVING count(*) >= 3 "
+            "ORDER BY card_id LIMIT 1)")
+    first = f"(SELECT min(id) FROM review_logs WHERE card_id = {card})"
+    damage = (f"UPDATE review_logs SET rating = CASE WHEN id = {first} THEN 1 ELSE 4 END, "
+              f"reviewed_at = (SELECT reviewed_at FROM review_logs WHERE id = {first}), "
+              "uuid = CASE WHEN id = " + first + " THEN 'ffffffff-ffff-7fff-bfff-ffffffffffff' "
+              "ELSE '00000000-0000-7000-8000-000000000000' END "
+              f"WHERE id IN ({first}, (SELECT max(id) FROM review_logs WHERE card_id = {card}))")
+    bulk, single = _replay_both_ways(tmp_path, monkeypatch, None, damage=damage)
+    assert bulk == single
+    with Store.open(tmp_path / "bulk.db") as store:
+        card_id = store.conn.execute(card[1:-1]).fetchone()[0]
+        reviews = store.cards.history(card_id)
+        assert reviews[0].rating == 4 and reviews[1].rating == 1  # uuid order, not row order
+        assert store.cards.require(card_id).schedule == replay.replay_card(card_id, reviews, store.settings())

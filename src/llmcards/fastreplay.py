@@ -610,10 +610,17 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     del row_ids, row_ratings, row_cram
     # The index gives each card's reviews by (reviewed_at, id); make sure, and sort if not.
     if len(order) > 1:
-        in_order = times[1:] > times[:-1]
-        in_order |= (times[1:] == times[:-1]) & (order[1:] > order[:-1])
+        same = times[1:] == times[:-1]
         card_ends = np.cumsum(counts_all)[:-1]
-        in_order[card_ends[(card_ends > 0) & (card_ends < len(order))] - 1] = True  # a card's first review
+        firsts = card_ends[(card_ends > 0) & (card_ends < len(order))] - 1  # before each card's first review
+        if same.any():
+            same[firsts] = False
+            if same.any():
+                # Two reviews of a card at the same microsecond (from two devices, say): every device
+                # replays them in the order of their ids (uuid), which only the one-by-one replay reads.
+                raise Unsupported("two reviews of one card at the same instant")
+        in_order = times[1:] > times[:-1]
+        in_order[firsts] = True  # a card's first review
         if not in_order.all():
             card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
             resort = np.lexsort((order, times, card_of))
