@@ -260,7 +260,7 @@ class Bench:
     def commit_floor(self, template: Path, scratch: Path, n: int) -> dict[str, Any]:
         """One fsync'd write transaction per grade (UPDATE card + INSERT log), as review commits."""
         script = r"""
-import sqlite3, sys, time, json
+import sqlite3, sys, time, json, uuid
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("PRAGMA journal_mode = WAL"); c.execute("PRAGMA synchronous = FULL")
 ids = [r[0] for r in c.execute("SELECT id FROM cards ORDER BY state = 0, due, position LIMIT ?", (int(sys.argv[2]),))]
@@ -269,9 +269,10 @@ for cid in ids:
     t0 = time.perf_counter()
     c.execute("BEGIN IMMEDIATE")
     c.execute("UPDATE cards SET reps = reps + 1, due = '2026-07-01 09:00:00.000000' WHERE id = ?", (cid,))
-    c.execute("INSERT INTO review_logs(card_id, rating, reviewed_at, study_day, duration_ms, prev_state, state, "
-              "stability, difficulty, due, cram) VALUES (?, 3, '2026-06-01 09:00:00.000000', '2026-06-01', 5000, "
-              "2, 2, 10.0, 5.0, '2026-07-01 09:00:00.000000', 0)", (cid,))
+    c.execute("INSERT INTO review_logs(uuid, device, card_id, rating, reviewed_at, study_day, duration_ms, "
+              "prev_state, state, stability, difficulty, due, cram) VALUES (?, 'floor', ?, 3, "
+              "'2026-06-01 09:00:00.000000', '2026-06-01', 5000, 2, 2, 10.0, 5.0, '2026-07-01 09:00:00.000000', 0)",
+              (str(uuid.uuid4()), cid))
     c.execute("COMMIT")
     out.append((time.perf_counter() - t0) * 1000)
 print(json.dumps(out))
