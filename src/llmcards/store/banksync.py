@@ -124,18 +124,17 @@ class BankSync:
                 old: Mapping[str, tuple[Any, ...]], retired: Sequence[str], suspended: Sequence[str], origin: str,
                 import_path: str | None, now: datetime) -> None:
         """Record what a sync of the person's own file changed as events, for the other devices."""
-        for q in added:
-            self.db.record_event(c, "add", q.id, add_event_data(q, origin=origin, import_path=import_path), now)
+        changes: list[tuple[str, str | None, dict[str, Any]]] = [
+            ("add", q.id, add_event_data(q, origin=origin, import_path=import_path)) for q in added]
         for q in updated:
             fields = changed_fields(old[q.id][:4], q)
             if old[q.id][4]:
                 fields["retired"] = False
             if fields:
-                self.db.record_event(c, "edit", q.id, fields, now)
-        for card_id in retired:
-            self.db.record_event(c, "edit", card_id, {"retired": True}, now)
-        for card_id in suspended:
-            self.db.record_event(c, "suspend", card_id, {}, now)
+                changes.append(("edit", q.id, fields))
+        changes += [("edit", card_id, {"retired": True}) for card_id in retired]
+        changes += [("suspend", card_id, {}) for card_id in suspended]
+        self.db.record_events(c, changes, now)
 
     def _scope_state(self, origin: str, import_path: str | None) -> str:
         """Changes whenever a card of this origin is added, edited, retired or deleted."""

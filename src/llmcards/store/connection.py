@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +34,7 @@ from llmcards.schema.migrations import MIGRATIONS
 from llmcards.store.files import fsync_dir, read_header_version
 
 BUSY_TIMEOUT_MS = 15000
+_INSERT_EVENT = "INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES (?, ?, ?, ?, ?, ?, 0)"
 
 
 def to_db(value: datetime | None) -> str | None:
@@ -258,9 +259,15 @@ class Connection:
         """Record a change made here as an event, inside the caller's transaction (the change's own),
         so that nothing changes without its event. Returns the event's id."""
         event_id = uuid7(at)
-        c.execute("INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                  (event_id, self.device_id, to_db(at), kind, card_id, dump(data)))
+        c.execute(_INSERT_EVENT, (event_id, self.device_id, to_db(at), kind, card_id, dump(data)))
         return event_id
+
+    def record_events(self, c: sqlite3.Connection, changes: Iterable[tuple[str, str | None, dict[str, Any]]],
+                      at: datetime) -> None:
+        """:meth:`record_event` for many changes made at once (``(kind, card_id, data)``, in order)."""
+        device, when = self.device_id, to_db(at)
+        c.executemany(_INSERT_EVENT, ((uuid7(at), device, when, kind, card_id, dump(data))
+                                      for kind, card_id, data in changes))
 
     # ----------------------------------------------------------------- meta and settings
     def get_meta(self, key: str) -> str | None:

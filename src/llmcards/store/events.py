@@ -442,10 +442,13 @@ class Events:
         return adopted
 
     def parked_cards(self, card_ids: Sequence[str]) -> list[str]:
-        """Those of these cards that have events waiting for them (kept before the card existed here)."""
+        """Those of these cards that have events waiting for them (kept before the card existed here):
+        events from other devices (this device's own, such as the ``add`` a sync just recorded, wait
+        for nothing)."""
         found: list[str] = []
         for start in range(0, len(card_ids), 500):
             part = list(card_ids[start:start + 500])
             found += [r[0] for r in self.db.conn.execute(
-                f"SELECT DISTINCT card_id FROM events WHERE card_id IN ({','.join('?' * len(part))})", part)]
+                f"SELECT DISTINCT card_id FROM events WHERE card_id IN ({','.join('?' * len(part))}) "
+                "AND device IS NOT (SELECT value FROM meta WHERE key = 'device_id')", part)]
         return found
