@@ -610,28 +610,38 @@ def read_bulk(history: Any, card_ids: Sequence[str] | None, *, strict: bool = Fa
     del row_ids, row_ratings, row_cram
     # The index gives each card's reviews by (reviewed_at, id); make sure, and sort if not.
     if len(order) > 1:
-        same = times[1:] == times[:-1]
-        card_ends = np.cumsum(counts_all)[:-1]
-        firsts = card_ends[(card_ends > 0) & (card_ends < len(order))] - 1  # before each card's first review
-        if same.any():
-            same[firsts] = False
-            if same.any():
-                # Two reviews of a card at the same microsecond (from two devices, say): every device
-                # replays them in the order of their ids (uuid), which only the one-by-one replay reads.
-                raise Unsupported("two reviews of one card at the same instant")
         in_order = times[1:] > times[:-1]
-        in_order[firsts] = True  # a card's first review
+        in_order |= (times[1:] == times[:-1]) & (order[1:] > order[:-1])
+        card_ends = np.cumsum(counts_all)[:-1]
+        in_order[card_ends[(card_ends > 0) & (card_ends < len(order))] - 1] = True  # a card's first review
         if not in_order.all():
             card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
             resort = np.lexsort((order, times, card_of))
             order, times, ratings, cram = order[resort], times[resort], ratings[resort], cram[resort]
         del in_order
     if not cram.any():  # the usual case: no copies
+        _refuse_ties(times, counts_all)
         return BulkInput(ids, counts_all, ratings, times, order)
     keep = ~cram
     card_of = np.repeat(np.arange(len(ids), dtype=np.int32), counts_all)
     counts = np.bincount(card_of[keep], minlength=len(ids)).astype(np.int64)
+    _refuse_ties(times[keep], counts)
     return BulkInput(ids, counts, ratings[keep], times[keep], order[keep])
+
+
+def _refuse_ties(times: I64, counts: I64) -> None:
+    """Two replayed (non-cram) reviews of a card at the same microsecond (from two devices, say):
+    every device replays them in the order of their review ids (uuid), which only the one-by-one
+    replay reads, so this one gives up."""
+    if len(times) < 2:
+        return
+    same = times[1:] == times[:-1]
+    if not same.any():
+        return
+    card_ends = np.cumsum(counts)[:-1]
+    same[card_ends[(card_ends > 0) & (card_ends < len(times))] - 1] = False  # across two cards
+    if same.any():
+        raise Unsupported("two reviews of one card at the same instant")
 
 
 def _parse_chunk(chunk: Any) -> tuple[I64, NDArray[np.int8], Mask]:
