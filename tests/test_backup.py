@@ -358,13 +358,15 @@ def test_delete_and_import_back_up_first(cli: Cli, db_path: Path, tmp_path: Path
     assert card_count(store_backups(db_path)[1].path) == 5
     bank = tmp_path / "mine.yaml"
     bank.write_text("version: 1\ncards:\n  - id: mine-1\n    question: Mine?\n    answer: Yes.\n", encoding="utf-8")
-    ok(cli("import", str(bank), env=env))
-    assert reasons(db_path) == ["daily", "delete", "import"]
-    assert card_count(store_backups(db_path)[2].path) == 4  # before the import
+    ok(cli("import", str(bank), env=env))  # only adds cards: nothing that was there changes, no backup
+    assert reasons(db_path) == ["daily", "delete"]
     ok(cli("import", str(bank), env=env))  # changes nothing: no backup
-    bank.write_text(bank.read_text() + "  - id: mine-2\n    question: Also?\n", encoding="utf-8")
-    ok(cli("import", str(bank), "--json", env=env))
-    assert reasons(db_path) == ["daily", "delete", "import", "import"]
+    bank.write_text(bank.read_text().replace("Yes.", "Yes, edited.") + "  - id: mine-2\n    question: Also?\n",
+                    encoding="utf-8")
+    ok(cli("import", str(bank), "--json", env=env))  # updates a card the store has: a backup first
+    assert reasons(db_path) == ["daily", "delete", "import"]
+    with Store.open(store_backups(db_path)[2].path) as saved:  # the store before the import
+        assert saved.cards.require("mine-1").answer == "Yes." and saved.cards.get("mine-2") is None
 
 
 def test_restore_round_trip(cli: Cli, db_path: Path) -> None:
@@ -494,12 +496,15 @@ def test_commands_that_only_read_never_load_the_backup_code(tmp_path: Path) -> N
 
 def test_an_import_whose_backup_fails_changes_nothing(cli: Cli, db_path: Path, tmp_path: Path) -> None:
     env = {"LLMCARDS_NOW": "2026-03-02T10:00:00Z"}
-    ok(cli("list", env=env))
-    backup_dir(db_path).write_text("a file where the backups folder should be")
     bank = tmp_path / "mine.yaml"
     bank.write_text("version: 1\ncards:\n  - id: mine-1\n    question: Mine?\n", encoding="utf-8")
+    ok(cli("import", str(bank), env=env))  # only adds a card: no backup before it
+    assert "import" not in reasons(db_path)
+    shutil.rmtree(backup_dir(db_path), ignore_errors=True)
+    backup_dir(db_path).write_text("a file where the backups folder should be")
+    bank.write_text("version: 1\ncards:\n  - id: mine-1\n    question: Mine, edited?\n", encoding="utf-8")
     before = snapshot(db_path)
-    one_line_error(cli("import", str(bank), env=env), "cannot create the backup folder")
+    one_line_error(cli("import", str(bank), env=env), "cannot create the backup folder")  # an update: backup first
     assert snapshot(db_path) == before
     backup_dir(db_path).unlink()
     ok(cli("import", str(bank), env=env))

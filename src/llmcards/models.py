@@ -266,6 +266,12 @@ class SyncReport:
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.retired or self.suspended)
 
+    @property
+    def changes_existing(self) -> bool:
+        """It changes or retires cards the store has (what a backup must come before); adding
+        cards changes nothing that is there."""
+        return bool(self.updated or self.retired or self.merged)
+
     def summary(self) -> str:
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "

@@ -96,9 +96,9 @@ def sync_questions(
     transaction (used for the bundled bank's hash). With ``file_sha`` (the file's hash),
     the sync is stamped so that an unchanged re-import can be skipped. ``merge``: the file
     is an export, whose cards may already belong elsewhere (see :func:`diff`). With
-    ``backup_reason``, a sync that changes a store holding cards backs it up first: the backup's
-    snapshot is taken before the transaction, and the transaction commits only once the backup
-    is on disk.
+    ``backup_reason``, a sync that updates, retires or merges cards the store has backs it up
+    first (one that only adds cards changes nothing that is there): the backup's snapshot is
+    taken before the transaction, and the transaction commits only once the backup is on disk.
 
     A card the file marks ``suspended: true`` is suspended when this sync adds it, updates
     it or merges it; a sync never unsuspends a card, so a flag set in the store survives
@@ -114,7 +114,7 @@ def sync_questions(
         existing = store.bank.existing(origin, import_path, [q.id for q in questions])
         planned = diff(existing, questions, hashes, origin=origin, import_path=import_path, source=source,
                        merge=merge)
-        if planned.changed and store.cards.count():
+        if planned.changes_existing:
             from llmcards.backup import start_backup
 
             pending = start_backup(store, backup_reason, now=now)

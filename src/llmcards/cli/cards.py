@@ -157,7 +157,7 @@ def _import_notes(ctx: typer.Context, path: Path, *, yes: bool, dry_run: bool, t
             planned = plan_notes_import(store, notes, tags=tags, questions=planned.questions)
         else:
             sync_bundled_bank(store)
-            if store.cards.count():
+            if planned.plan.updated or planned.plan.retired:  # adding cards changes nothing that is there
                 from llmcards.backup import backup_before
 
                 backup_before(store, "import")
