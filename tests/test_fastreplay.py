@@ -337,3 +337,23 @@ def test_reviews_of_a_card_at_the_same_instant_follow_their_ids_either_way(
         reviews = store.cards.history(card_id)
         assert reviews[0].rating == 4 and reviews[1].rating == 1  # uuid order, not row order
         assert store.cards.require(card_id).schedule == replay.replay_card(card_id, reviews, store.settings())
+
+
+def test_a_setting_changed_before_the_first_review_keeps_the_bulk_replay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timeline has two periods, but no review falls in the first: one set of settings applies.
+    one_by_one: list[int] = []
+    original = replay._replay
+
+    def spy(*args: Any, **kwargs: Any) -> replay.ReplayReport:
+        one_by_one.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(replay, "_replay", spy)
+    damage = ("INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES ('e1', 'd1', "
+              "'2000-01-01 00:00:00.000000', 'setting', NULL, '{\"key\":\"desired_retention\",\"value\":\"0.85\"}', 0)")
+    bulk, single = _replay_both_ways(tmp_path, monkeypatch, None, damage=damage)
+    assert one_by_one == [1]  # only the way that asked for it
+    assert bulk == single and bulk.changed  # replayed under 0.85, not the defaults the reviews had
+    with Store.open(tmp_path / "bulk.db") as store:
+        assert len(store.settings_timeline()) == 2

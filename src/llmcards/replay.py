@@ -118,7 +118,8 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
     first review, or since the last ``optimize --reschedule``) go through :mod:`llmcards.fastreplay`.
     """
     ids = list(card_ids) if card_ids is not None else None
-    periods = [(None, settings)] if settings is not None else store.settings_timeline()
+    periods = [(None, settings)] if settings is not None else _in_use(store.settings_timeline(),
+                                                                        store.history.first_review_time())
     with store.write():
         if len(periods) == 1 and (ids is None or len(ids) >= BULK_CARDS):
             report = _replay_bulk(store, ids, FastScheduler(periods[0][1], fuzz=fuzz), rewrite_logs, progress)
@@ -127,6 +128,17 @@ def replay_cards(store: Store, card_ids: Iterable[str] | None = None, *, setting
         return _replay(store, store.history.replay_input(ids), periods=periods, fuzz=fuzz,
                        rewrite_logs=rewrite_logs, progress=progress, from_stored=False,
                        write=store.history.write_replay)
+
+
+def _in_use(periods: list[tuple[str | None, Settings]], first: str | None) -> list[tuple[str | None, Settings]]:
+    """The periods of a settings timeline that some review falls in: those that ended before the
+    first review (``first``, stored text) are dropped, so that a setting changed once before any
+    review (the usual case) leaves one period, which the bulk replay takes."""
+    if first is None:
+        return periods[-1:]
+    while len(periods) > 1 and str(periods[1][0]) <= first:
+        periods = periods[1:]
+    return [(None, periods[0][1]), *periods[1:]]
 
 
 def replay_staged(store: Store, card_ids: Sequence[str], *,

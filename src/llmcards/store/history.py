@@ -110,6 +110,11 @@ class History:
         """How many reviews the log holds (cram included)."""
         return int(self.db.conn.execute("SELECT count(*) FROM review_logs").fetchone()[0])
 
+    def first_review_time(self) -> str | None:
+        """When the oldest review was made, as stored (naive UTC text); None without reviews."""
+        row = self.db.conn.execute("SELECT min(reviewed_at) FROM review_logs").fetchone()
+        return None if row[0] is None else str(row[0])
+
     def card_ids_with_reviews(self) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT DISTINCT card_id FROM review_logs ORDER BY card_id")]
 
