@@ -18,7 +18,7 @@ from llmcards.models import Grade, Question
 from llmcards.replay import replay_cards
 from llmcards.store import Store
 from llmcards.sync import import_file
-from tests.helpers import NOW, V2_STORE, device_state, grade, open_device, write
+from tests.helpers import NOW, SMALL_BANK, V2_STORE, device_state, grade, open_device, write
 
 Devices = Callable[[str], Store]
 
@@ -264,35 +264,9 @@ def test_the_bundled_bank_syncs_on_each_device_without_events(devices: Devices, 
     assert b.cards.require("new-in-bank").suspended and len(b.cards.history("new-in-bank")) == 1
 
 
-SMALL_PLUS = """version: 1
-cards:
-  - id: lora-principle
-    question: "LoRA 的原理是什么?"
-    answer: |
-      低秩分解：$W = W_0 + BA$，缩放 $\\frac{1}{\\sqrt{d_k}}$。
-    tags: [peft]
-    sources: ["003_47dd969ecd46b6d8.txt#01"]
-  - id: bn-vs-ln
-    question: "BN和LN的区别"
-    answer: |
-      BN 在 batch 维度归一化，LN 在特征维度归一化。
-    tags: [normalization]
-  - id: attention-complexity
-    question: "Attention 计算复杂度以及如何改进？"
-    answer: "$O(n^2 d)$，可以用 FlashAttention 改进。"
-    tags: [attention]
-  - id: mask-literal
-    question: "What does [mask] mean in BERT?"
-    answer: "The [mask] token; 15% of tokens; C:\\\\path stays."
-    tags: [nlp-basics]
-  - id: kv-cache
-    question: "什么是KV cache?"
-    answer: null
-    tags: [inference]
-  - id: new-in-bank
-    question: "A card of a newer bank?"
-    answer: "Yes."
-"""
+# The small bank and one card more: a newer bundled bank.
+SMALL_PLUS = SMALL_BANK.read_text(encoding="utf-8") + (
+    '  - id: new-in-bank\n    question: "A card of a newer bank?"\n    answer: "Yes."\n')
 
 
 def test_a_card_file_imported_on_one_device_reaches_the_other(devices: Devices, hub_url: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -160,19 +159,6 @@ class History:
             for card_id in part:
                 if card_id in schedules:
                     yield ReplayInput(card_id, schedules[card_id], reviews[card_id])
-
-    @contextmanager
-    def undoable(self) -> Iterator[None]:
-        """Writes that an exception undoes, inside the caller's write transaction (a savepoint)."""
-        c = self.db.conn
-        c.execute("SAVEPOINT replay")
-        try:
-            yield
-        except BaseException:
-            c.execute("ROLLBACK TO replay")
-            c.execute("RELEASE replay")
-            raise
-        c.execute("RELEASE replay")
 
     def replay_groups(self, card_ids: Sequence[str] | None = None) -> Iterator[tuple[str, int, str, str | None]]:
         """Each card's reviews, for a replay of many cards at once: (card_id, how many, their ids
