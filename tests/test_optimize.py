@@ -314,13 +314,15 @@ def test_reschedule_does_what_its_dry_run_showed_and_is_idempotent(learner: list
     original = schedules(db_path)
     preview = run_json(cli, "optimize", "--reschedule", "--dry-run")
     assert schedules(db_path) == original and not preview["saved"]["fsrs_parameters"]
+    assert not (db_path.parent / "backups").exists()  # a dry run writes nothing, so it takes no backup
 
     done = run_json(cli, "optimize", "--reschedule", "--yes")
 
     assert done["saved"]["fsrs_parameters"]
     moved = done["reschedule"]
     assert moved["cards"] == 500 and moved["earlier"] + moved["later"] > 100
-    assert moved["due_per_day_after"] == preview["reschedule"]["due_per_day_after"]
+    for key in ("cards", "reviews", "earlier", "later", "due_per_day_after"):
+        assert moved[key] == preview["reschedule"][key], key
     assert moved["due_per_day_before"] == preview["reschedule"]["due_per_day_before"]
     assert moved["due_per_day_after"] != moved["due_per_day_before"]
     first = schedules(db_path)

@@ -109,6 +109,19 @@ def test_failed_write_rolls_back(store: Store) -> None:
     assert store.cards.require("bn-vs-ln") == before
 
 
+def test_a_trial_is_always_rolled_back_and_takes_no_backup(store: Store) -> None:
+    before = store.cards.require("bn-vs-ln")
+    hooked: list[bool] = []
+    store.before_first_write = lambda: hooked.append(True)
+    with store.trial() as c:
+        with store.write():  # a use case's own write block joins the trial
+            c.execute("UPDATE cards SET question = 'tried' WHERE id = 'bn-vs-ln'")
+        assert store.cards.require("bn-vs-ln").question == "tried"  # seen inside
+    assert store.cards.require("bn-vs-ln") == before and not hooked
+    with pytest.raises(RuntimeError), store.write(), store.trial():
+        pass
+
+
 def test_older_store_is_migrated_on_open(tmp_path: Path) -> None:
     db_path = tmp_path / "v1.db"
     shutil.copyfile(V2_STORE, db_path)  # made a schema-1 store by taking away what schema 2 added

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import cache
@@ -550,75 +550,51 @@ def advise_retention(store: Store, settings: Settings, parameters: Sequence[floa
                            tuple(options))
 
 
-def _due_per_day(dues: Iterable[datetime], now: datetime, settings: Settings, tz: tzinfo | None) -> list[int]:
-    """Active cards due on each of the next FUTURE_DAYS study days; the backlog counts today."""
-    import bisect
-
+def _day_ends(now: datetime, settings: Settings, tz: tzinfo | None) -> list[datetime]:
+    """When each of the next FUTURE_DAYS study days ends, today first."""
     today = study_day(now, settings.day_starts_at, tz)
-    ends = [day_start(today + timedelta(days=i + 1), settings.day_starts_at, tz) for i in range(FUTURE_DAYS)]
-    counts = [0] * FUTURE_DAYS
-    for due in dues:
-        i = bisect.bisect_right(ends, due)
-        if i < FUTURE_DAYS:
-            counts[i] += 1
-    return counts
+    return [day_start(today + timedelta(days=i + 1), settings.day_starts_at, tz) for i in range(FUTURE_DAYS)]
 
 
 def reschedule(store: Store, settings: Settings, now: datetime, *, tz: tzinfo | None = None,
                dry_run: bool = False, progress: Progress | None = None) -> RescheduleReport:
     """Replay every card's history under ``settings`` (its parameters and retention) and report what
-    moved. With ``dry_run`` the new schedules are computed and compared, not written.
+    moved. A ``dry_run`` does the same in a transaction that is rolled back: its report is what
+    the reschedule would do, computed by the same code.
 
     This writes schedules only; saving settings and taking a backup is :func:`apply`'s job.
     """
-    from llmcards.replay import UnreplayableRows, replay_card, reschedule_cards
+    from llmcards.replay import UnreplayableRows, reschedule_cards
 
     now = now.astimezone(timezone.utc)
-    with store.read():
-        if dry_run:
-            damaged = store.history.unreadable_rows()
-            if damaged:
-                raise UserError(f"{UnreplayableRows(damaged)}; nothing was rescheduled")
-        before = store.queue.due_by_card()
-        ids = store.history.card_ids_with_reviews() if dry_run else None
-    total = max(1, len(ids) if ids is not None else len(before))  # for the progress bar only
-    reported = 0
+    ends = _day_ends(now, settings, tz)
+    with store.trial() if dry_run else store.write():
+        before = store.queue.due_per_day(ends)
+        total = max(1, store.queue.keep_dues())  # for the progress bar only
+        reported = 0
 
-    def tick(done: int) -> None:
-        nonlocal reported
-        if progress is not None and (done - reported >= 500 or done >= total):
-            reported = done
-            progress(min(1.0, done / total))
+        def tick(done: int) -> None:
+            nonlocal reported
+            if progress is not None and (done - reported >= 500 or done >= total):
+                reported = done
+                progress(min(1.0, done / total))
 
-    if ids is not None:
-        after = dict(before)
-        replayed = reviews = 0
-        for card_id, log in store.history.reviews_by_card(ids):
-            state = replay_card(card_id, log, settings)
-            if card_id in after and state.due is not None:
-                after[card_id] = state.due
-            replayed += 1
-            reviews += sum(1 for r in log if not r.cram)
-            tick(replayed)
-    else:
         # Every card with a review (damaged rows are looked for on the way, before anything is
         # written); the review rows keep the scheduling columns they were given when the person studied.
         try:
-            report = reschedule_cards(store, settings, progress=tick)
+            replayed = reschedule_cards(store, settings, progress=tick)
         except UnreplayableRows as e:
             raise UserError(f"{e}; nothing was rescheduled") from None
-        replayed, reviews = report.cards, report.reviews
-        after = store.queue.due_by_card()
-    earlier = sum(1 for card_id, due in after.items() if card_id in before and due < before[card_id])
-    later = sum(1 for card_id, due in after.items() if card_id in before and due > before[card_id])
+        after = store.queue.due_per_day(ends)
+        earlier, later = store.queue.moved()
     return RescheduleReport(
-        cards=replayed,
-        reviews=reviews,
+        cards=replayed.cards,
+        reviews=replayed.reviews,
         earlier=earlier,
         later=later,
         first_day=study_day(now, settings.day_starts_at, tz),
-        before=tuple(_due_per_day(before.values(), now, settings, tz)),
-        after=tuple(_due_per_day(after.values(), now, settings, tz)),
+        before=tuple(before),
+        after=tuple(after),
         dry_run=dry_run,
     )
 

@@ -230,6 +230,21 @@ class Connection:
         self.conn.execute("COMMIT")
 
     @contextmanager
+    def trial(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that is always rolled back: a dry run computes what a change would
+        do with the very code that makes it. It holds the write lock meanwhile, and being no
+        write, it takes no backup. ``write()`` blocks inside it join it."""
+        if self._depth:
+            raise RuntimeError("a trial cannot run inside a write transaction")
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        finally:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+
+    @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads."""
         if self._depth:

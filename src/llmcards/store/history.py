@@ -122,24 +122,6 @@ class History:
         return [r[0] for r in self.db.conn.execute(
             "SELECT DISTINCT card_id FROM review_logs WHERE reviewed_at >= ? ORDER BY card_id", (since,))]
 
-    def reviews_by_card(self, card_ids: Sequence[str] | None = None, *,
-                        chunk: int = 500) -> Iterator[tuple[str, list[ReviewRecord]]]:
-        """Each card's reviews in time order (cram included), card by card.
-
-        ``None`` means every card with a review. Cards are read ``chunk`` at a time, so the
-        whole log never sits in memory at once.
-        """
-        ids = list(card_ids) if card_ids is not None else self.card_ids_with_reviews()
-        for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
-            rows = self.db.conn.execute(
-                f"SELECT {_LOG_COLUMNS} FROM review_logs WHERE card_id IN ({','.join('?' * len(part))}) "
-                "ORDER BY card_id, reviewed_at, uuid", part).fetchall()
-            by_card: dict[str, list[ReviewRecord]] = {card_id: [] for card_id in part}
-            for row in rows:
-                by_card[row[1]].append(_record(row))
-            yield from by_card.items()
-
     def replay_input(self, card_ids: Sequence[str] | None = None, *, chunk: int = 2000) -> Iterator[ReplayInput]:
         """What a replay needs of each card, ``chunk`` cards at a time (every card with a review when
         ``card_ids`` is None; cards that no longer exist are skipped)."""

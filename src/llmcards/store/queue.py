@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 from llmcards.models import Card, CardState, Grade, uuid7
 from llmcards.store.cards import CARD_COLUMNS, card_from_row
-from llmcards.store.connection import Connection, from_db, from_db_required, to_db
+from llmcards.store.connection import Connection, from_db, to_db
 
 ACTIVE = "state > 0 AND suspended = 0 AND retired = 0"  # the predicate of the partial index ix_cards_active_due
 
@@ -148,10 +149,34 @@ class Queue:
         row = self.db.conn.execute(f"SELECT min(due) FROM cards WHERE {ACTIVE} AND due > ?", (to_db(after),)).fetchone()
         return from_db(row[0])
 
-    def due_by_card(self) -> dict[str, datetime]:
-        """When each active studied card falls due (what a reschedule moves)."""
-        rows = self.db.conn.execute(f"SELECT id, due FROM cards WHERE {ACTIVE} AND due IS NOT NULL")
-        return {card_id: from_db_required(due) for card_id, due in rows}
+    def due_per_day(self, ends: Sequence[datetime]) -> list[int]:
+        """Active studied cards due before each of ``ends`` (ascending): ``[due < ends[0],
+        ends[0] <= due < ends[1], ...]``; cards due at or after the last are not counted."""
+        import bisect
+
+        bounds = [str(to_db(end)) for end in ends]
+        counts = [0] * len(bounds)
+        if bounds:  # stored times are to_db's fixed-width text, which sorts as the times do
+            for (due,) in self.db.conn.execute(f"SELECT due FROM cards WHERE {ACTIVE} AND due < ?", (bounds[-1],)):
+                counts[bisect.bisect_right(bounds, due)] += 1
+        return counts
+
+    def keep_dues(self) -> int:
+        """Remember when each active studied card is due (in a temporary table), for :meth:`moved`;
+        returns how many cards that is."""
+        c = self.db.conn
+        c.execute("DROP TABLE IF EXISTS temp.kept_dues")
+        c.execute(f"CREATE TEMP TABLE kept_dues AS SELECT id, due FROM cards WHERE {ACTIVE} AND due IS NOT NULL")
+        return int(c.execute("SELECT count(*) FROM temp.kept_dues").fetchone()[0])
+
+    def moved(self) -> tuple[int, int]:
+        """(earlier, later): how many cards, active then and now, are due earlier and later than when
+        :meth:`keep_dues` ran (which this forgets)."""
+        c = self.db.conn
+        row = c.execute("SELECT total(cards.due < kept_dues.due), total(cards.due > kept_dues.due) "
+                        f"FROM temp.kept_dues JOIN cards USING (id) WHERE {ACTIVE}").fetchone()
+        c.execute("DROP TABLE temp.kept_dues")
+        return int(row[0]), int(row[1])
 
     def count_due(self, until: datetime) -> int:
         row = self.db.conn.execute(
