@@ -152,15 +152,26 @@ def nearest_rank(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def copy_store(src: Path, dst: Path) -> Path:
-    """A fresh copy of a store, with no backups beside it: a command run on it is the day's first,
-    so a review sitting pays for the day's backup (copied in the background from its first
-    grade), and the backups of earlier runs do not pile up in bench/.cache/work/backups."""
+def copy_store(src: Path, dst: Path, *, backed_up_today: bool = False) -> Path:
+    """A fresh copy of a store, on disk before the measured command starts (no writeback of the
+    copy competes with the command's own fsyncs).
+
+    By default it has no backups beside it: a command run on it is the day's first, so a review
+    sitting pays for the day's backup (copied in the background from its first grade), and the
+    backups of earlier runs do not pile up in bench/.cache/work/backups. ``backed_up_today``: the
+    day's backup is already there (a hard link to ``src``, the store as it was), as for every
+    command after the day's first write."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
-    shutil.rmtree(dst.parent / "backups", ignore_errors=True)
+    backups = dst.parent / "backups"
+    shutil.rmtree(backups, ignore_errors=True)
     shutil.copyfile(src, dst)
+    with open(dst, "rb+") as f:
+        os.fsync(f.fileno())
+    if backed_up_today:
+        backups.mkdir()
+        os.link(src, backups / f"{dst.stem}-{wl.NOW.strftime('%Y%m%dT%H%M%SZ')}-daily.db")
     return dst
 
 
@@ -437,11 +448,12 @@ print(json.dumps(out))
         if self.has_stats:
             r["stats"] = self.summary(self.repeat(f"{name} stats", lambda: self.command(ro, "stats")))
         r["list_due"] = self.summary(self.repeat(f"{name} list --due", lambda: self.command(ro, "list", "--due")))
-        r["import"], r["reimport"] = self.imports(name, store)
-        r["backup"], r["floor_copy"] = self.backups(name, ro)
-        r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
-        if w.cards is not None:
-            r["transfer"] = self.transfer(name, store, manifest["key"])
+        r["import"], r["reimport"], r["import_first_write"] = self.imports(name, store)
+        if not self.args.core:
+            r["backup"], r["floor_copy"] = self.backups(name, ro)
+            r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
+            if w.cards is not None:
+                r["transfer"] = self.transfer(name, store, manifest["key"])
         r["floor_sqlite_due"] = self.sqlite_floor(ro)
         r["floor_commit"] = self.commit_floor(key_tpl, WORK / f"commit-{name}.db", self.args.grades)
         if self.anki_py and w.cards is not None:
@@ -489,26 +501,31 @@ print(json.dumps(out))
         dest.unlink(missing_ok=True)
         return made, floor
 
-    def imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Import of a fresh 10k-card file into a copy of the store, then the same file again."""
+    def imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Import of a fresh 10k-card file into a copy of the store whose day's backup is taken, then
+        the same file again; and the import as the day's first write (it waits for the day's backup)."""
         yaml_path = CACHE / "import-10k.yaml"
         key_path = CACHE / "import-10k.key"
         key = wl.import_file_key()
         if not yaml_path.exists() or not key_path.exists() or key_path.read_text() != key:
             wl.write_bank_yaml(wl.generated_questions(10_000, prefix="imp", label="imported"), yaml_path)
             key_path.write_text(key)
-        fresh, again = [], []
+        fresh, again, first = [], [], []
         for i in range(self.runs + 1):  # the first pair is the warm-up
-            db = copy_store(store, WORK / f"import-{name}.db")
+            db = copy_store(store, WORK / f"import-{name}.db", backed_up_today=True)
             a = self.command(db, "import", str(yaml_path))
             b = self.command(db, "import", str(yaml_path))
+            db = copy_store(store, WORK / f"import-{name}.db")
+            c = self.command(db, "import", str(yaml_path))
             if i:
                 fresh.append(a)
                 again.append(b)
-        for label, samples in (("import fresh 10k", fresh), ("re-import unchanged", again)):
+                first.append(c)
+        for label, samples in (("import fresh 10k", fresh), ("re-import unchanged", again),
+                               ("import fresh 10k, the day's first write", first)):
             self.log(f"    {name} {label}: median {statistics.median(s.seconds for s in samples) * 1000:.0f} ms, "
                      f"max RSS {max(s.rss_kb for s in samples) / MB:.0f} MB")
-        return self.summary(fresh), self.summary(again)
+        return self.summary(fresh), self.summary(again), self.summary(first)
 
     def notes_imports(self, name: str, store: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """`llmcards import NOTES.md --yes` of a generated 5 MB notes file into a copy of the store,
@@ -521,7 +538,7 @@ print(json.dumps(out))
             key_path.write_text(key)
         fresh, again = [], []
         for i in range(self.runs + 1):  # the first pair is the warm-up
-            db = copy_store(store, WORK / f"notes-{name}.db")
+            db = copy_store(store, WORK / f"notes-{name}.db", backed_up_today=True)
             a = self.command(db, "import", str(notes_path), "--yes")
             b = self.command(db, "import", str(notes_path), "--yes")
             if i:
@@ -546,7 +563,7 @@ print(json.dumps(out))
             r = results["workloads"][name]
             r["notes_import"], r["notes_reimport"] = self.notes_imports(name, store)
             # The bank-file import again, in the same session: the machine's speed then, for comparison.
-            yaml_import, yaml_reimport = self.imports(name, store)
+            yaml_import, yaml_reimport, _ = self.imports(name, store)
             r["notes_session"] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                   "import": yaml_import, "reimport": yaml_reimport}
         path.write_text(json.dumps(results, indent=1))
@@ -673,6 +690,10 @@ def report(res: dict[str, Any]) -> str:
         i = r["reimport"]
         add("re-import, unchanged file", name, i["median_s"], i["rss_mb"], "≤ 0.3 s",
             i["median_s"] <= 0.3 if at_l else None, None, py_pass, "python -c pass")
+        if "import_first_write" in r:
+            i = r["import_first_write"]
+            add("import, fresh 10k-card file, as the day's first write", name, i["median_s"], i["rss_mb"], "—",
+                None, None, py_pass, "python -c pass")
         if "backup" in r:
             b = r["backup"]
             add(f"`llmcards backup --to` ({b['bytes'] / 1e6:.0f} MB)", name, b["median_s"], b["rss_mb"], "≤ 3 s",
@@ -783,6 +804,9 @@ def main() -> None:
                         help="measure only the notes import figures (and the bank-file import again, to compare) "
                              "and merge them into results.json")
     parser.add_argument("--import-runs", type=int, default=3, help="runs of `import --reviews` (default 3)")
+    parser.add_argument("--core", action="store_true",
+                        help="measure only the figures of the first benchmark (start-up, review, stats, list, bank "
+                             "imports) and the peer: to compare with older code, run side by side")
     parser.add_argument("--only-transfer", action="store_true",
                         help="measure only export and import (issue 10) and add them to results.json")
     args = parser.parse_args()
