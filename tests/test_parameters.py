@@ -7,7 +7,7 @@ from datetime import timedelta, timezone
 import fsrs
 import pytest
 
-from llmcards.config import Settings, format_parameters
+from llmcards.config import DEFAULT_PARAMETERS, Settings, format_parameters
 from llmcards.models import CardState, Grade, State
 from llmcards.scheduler import Scheduler, forgetting_curve
 from llmcards.session import Session
@@ -25,6 +25,11 @@ def _review(store: Store, card_id: str, *, last_days_ago: float, stability: floa
                       last_review=last, reps=1)
     store.queue.record_review(card_id, CardState(), after, rating=Grade.GOOD, reviewed_at=last,
                               study_day=last.date(), duration_ms=1000)
+
+
+def test_the_default_parameters_are_fsrs_own() -> None:
+    assert DEFAULT_PARAMETERS == tuple(float(p) for p in fsrs.scheduler.DEFAULT_PARAMETERS)
+    assert Settings().fsrs_parameters == DEFAULT_PARAMETERS
 
 
 def test_the_curve_is_derived_from_the_parameters_as_fsrs_does() -> None:

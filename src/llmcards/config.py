@@ -97,11 +97,17 @@ def _retention(text: str) -> float:
     return value
 
 
+# fsrs's default model parameters (FSRS-6), written here so that reading the settings does not
+# import fsrs (a test holds them equal to fsrs.scheduler.DEFAULT_PARAMETERS).
+DEFAULT_PARAMETERS: tuple[float, ...] = (
+    0.212, 1.2931, 2.3065, 8.2956, 6.4133, 0.8334, 3.0194, 0.001, 1.8722, 0.1666, 0.796,
+    1.4835, 0.0614, 0.2629, 1.6483, 0.6014, 1.8729, 0.5425, 0.0912, 0.0658, 0.1542,
+)
+
+
 def default_parameters() -> tuple[float, ...]:
     """fsrs's default model parameters (21 floats for FSRS-6)."""
-    from fsrs.scheduler import DEFAULT_PARAMETERS
-
-    return tuple(float(p) for p in DEFAULT_PARAMETERS)
+    return DEFAULT_PARAMETERS
 
 
 def parse_parameters(text: str) -> tuple[float, ...]:

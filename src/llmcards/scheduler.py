@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from llmcards.config import Settings
@@ -97,19 +97,27 @@ class Scheduler:
     """
 
     def __init__(self, settings: Settings, *, fuzz: bool = True) -> None:
-        import fsrs
-
-        self._fsrs = fsrs
         self.settings = settings
         self.fuzz = fuzz
         self.decay, self.factor = forgetting_curve(settings.fsrs_parameters)
-        self._scheduler = _seeded_fsrs_class()(
-            parameters=settings.fsrs_parameters,
-            desired_retention=settings.desired_retention,
-            learning_steps=settings.learning_steps,
-            relearning_steps=settings.relearning_steps,
-            maximum_interval=settings.maximum_interval,
-            enable_fuzzing=fuzz,
+
+    # fsrs is imported at the first grade or preview, not before the first card is on screen.
+    @cached_property
+    def _fsrs(self) -> Any:
+        import fsrs
+
+        return fsrs
+
+    @cached_property
+    def _scheduler(self) -> Any:
+        s = self.settings
+        return _seeded_fsrs_class()(
+            parameters=s.fsrs_parameters,
+            desired_retention=s.desired_retention,
+            learning_steps=s.learning_steps,
+            relearning_steps=s.relearning_steps,
+            maximum_interval=s.maximum_interval,
+            enable_fuzzing=self.fuzz,
         )
 
     def _to_fsrs(self, s: CardState, now: datetime) -> Any:

@@ -17,15 +17,19 @@ The store imports only :mod:`llmcards.models`, :mod:`llmcards.config`,
 from __future__ import annotations
 
 import sqlite3
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmcards.store.banksync import BankSync
 from llmcards.store.cards import CardFilter, Cards
 from llmcards.store.connection import Connection, from_db, to_db
-from llmcards.store.events import Events
-from llmcards.store.history import History
 from llmcards.store.queue import Queue, QueueFilter, StudiedOn
-from llmcards.store.stats import StatsQueries
+
+if TYPE_CHECKING:
+    from llmcards.store.banksync import BankSync
+    from llmcards.store.events import Events
+    from llmcards.store.history import History
+    from llmcards.store.stats import StatsQueries
 
 __all__ = ["CardFilter", "QueueFilter", "Store", "StudiedOn", "from_db", "to_db"]
 
@@ -40,10 +44,31 @@ class Store(Connection):
         super().__init__(conn, path, created)
         self.cards = Cards(self)
         self.queue = Queue(self)
-        self.bank = BankSync(self)
-        self.stats = StatsQueries(self)
-        self.history = History(self)
-        self.events = Events(self)
+
+    # The parts a review session does not need are imported when first used (start-up time).
+    @cached_property
+    def bank(self) -> BankSync:
+        from llmcards.store.banksync import BankSync
+
+        return BankSync(self)
+
+    @cached_property
+    def stats(self) -> StatsQueries:
+        from llmcards.store.stats import StatsQueries
+
+        return StatsQueries(self)
+
+    @cached_property
+    def history(self) -> History:
+        from llmcards.store.history import History
+
+        return History(self)
+
+    @cached_property
+    def events(self) -> Events:
+        from llmcards.store.events import Events
+
+        return Events(self)
 
     @classmethod
     def open(cls, path: Path) -> Store:
