@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from llmcards import bank
 from llmcards.bank import load_bank, parse_bank, parse_card
 from llmcards.errors import UserError
 from tests.helpers import SMALL_BANK, write
@@ -92,3 +95,53 @@ def test_parse_card_editor_format_reports_lines() -> None:
     assert (q.id, q.question, q.answer, q.tags) == ("a", "问题", "line 1\nline 2", ("t",))
     with pytest.raises(UserError, match="edited"):
         parse_card("id: a\nquestion: ''\n", "edited")
+
+
+class _Reference(yaml.CSafeLoader):  # what parse_bank_file loaded with before its fast path
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=True)
+        mapping[bank._LINE] = node.start_mark.line + 1
+        return mapping
+
+
+PLAIN_DOCUMENTS = [
+    "version: 1\ncards:\n  - id: a\n    question: q?\n    answer: null\n    tags: [x, y]\n",
+    "version: 0x1\nflag: yes\nn: 1_000\nf: 1.5e3\nwhen: 2026-01-02\nat: 2026-01-02 10:00:00\nempty:\nlist: []\n",
+    "a: &x {k: [1, 2, &y [3]]}\nb: *x\nc: *y\n'quoted': \"text\"\n? long\n: key\n",
+    "- !!str 12\n- !!int '7'\n- ~\n- [nested, [deeper, {k: v}]]\n",
+    "",
+]
+NOT_PLAIN_DOCUMENTS = [
+    "base: &b {x: 1}\nmerged:\n  <<: *b\n  y: 2\n",  # merge keys
+    "1: one\n",  # a key that is not a string
+    "[a]: list key\n",
+    "- !custom thing\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_DOCUMENTS)
+def test_the_fast_path_loads_what_pyyaml_loads(text: str) -> None:
+    fast = bank._plain_document(yaml.compose(text, Loader=yaml.CSafeLoader))
+    slow = yaml.load(text, Loader=_Reference)  # noqa: S506 - a safe loader
+    assert fast == slow
+    if isinstance(slow, dict) and "b" in slow:
+        assert fast["b"] is fast["a"]  # an alias is the same object, as in yaml.load
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN_DOCUMENTS)
+def test_the_fast_path_leaves_the_rest_to_pyyaml(text: str) -> None:
+    with pytest.raises(bank._NotPlain):
+        bank._plain_document(yaml.compose(text, Loader=yaml.CSafeLoader))
+
+
+def test_an_anchor_used_inside_itself_is_left_to_pyyaml() -> None:
+    text = "a: &x\n  self: *x\n"
+    with pytest.raises(bank._NotPlain):
+        bank._plain_document(yaml.compose(text, Loader=yaml.CSafeLoader))
+
+
+def test_a_bank_with_merge_keys_still_loads(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\ndefaults: &d {tags: [shared]}\ncards:\n"
+                                      "  - <<: *d\n    id: m1\n    question: merged?\n")
+    [q] = load_bank(path)
+    assert q.id == "m1" and q.tags == ("shared",) and q.line == 4

@@ -277,7 +277,7 @@ def _merge_and_replay(store: Store, rows: Iterator[ReviewRow], report: ReviewImp
     from llmcards.backup import backup_before
     from llmcards.replay import replay_cards
 
-    if store.cards.count():
+    if not store.cards.empty():
         backup_before(store, "import")
     with store.write():
         merged = store.history.merge(rows)

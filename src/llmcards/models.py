@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 BANK_ORIGIN = "bank"  # a card from the bundled bank (or $LLMCARDS_BANK)
 USER_ORIGIN = "user"  # a card from a person's own file, or made with ``llmcards add``
 NOTES_ORIGIN = "notes"  # a card from a person's Markdown notes (``llmcards import NOTES.md``)
+NOTE_SUFFIXES = (".md", ".markdown")  # what `llmcards import` reads as notes (the CLI checks it here)
 MATURE_DAYS = 21  # a review card is mature from an interval of 21 days (as in Anki)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

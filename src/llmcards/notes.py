@@ -57,8 +57,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from llmcards.errors import UserError
+from llmcards.models import NOTE_SUFFIXES, Question
 from llmcards.models import ExistingNoteCard as ExistingNoteCard  # re-exported: the store builds these
-from llmcards.models import Question
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -68,7 +68,6 @@ if TYPE_CHECKING:
 MAX_NOTE_BYTES: Final = 20 * 1024 * 1024
 """A notes file larger than this (20 MB) is refused before it is read."""
 
-NOTE_SUFFIXES: Final = (".md", ".markdown")
 """The files a folder import reads (compared case-insensitively)."""
 
 RENAME_SIMILARITY: Final = 0.8

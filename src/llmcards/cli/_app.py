@@ -212,7 +212,7 @@ def sync_bundled_bank(store: Store) -> None:
     """Sync the bundled bank on first use or when it changed, and say so on stderr."""
     from llmcards.sync import sync_bundled_if_changed
 
-    first = store.cards.count() == 0
+    first = store.cards.empty()
     report = sync_bundled_if_changed(store, now=now_utc())
     if report is not None and (first or report.changed):
         from llmcards.render import sync_report_text

@@ -35,7 +35,7 @@ ImportTagsOption = Annotated[list[str] | None, typer.Option(
 
 def importer_for(path: Path | None) -> str:
     """Which importer reads ``path``: 'notes' for a .md file or a folder, 'bank' for anything else (YAML)."""
-    from llmcards.notes import NOTE_SUFFIXES
+    from llmcards.models import NOTE_SUFFIXES
 
     if path is not None and (path.suffix.lower() in NOTE_SUFFIXES or path.is_dir()):
         return "notes"

@@ -81,8 +81,9 @@ class BankSync:
             for card_id in report.added:
                 q = by_id[card_id]
                 position += 1
+                content = q.content_hash() if q.suspended else hashes[card_id]  # equal when not suspended
                 new_rows.append((q.id, position, q.question, q.answer, json_list(q.tags), json_list(q.sources),
-                                 origin, import_path, q.content_hash(), hashes[card_id], ts, ts))
+                                 origin, import_path, content, hashes[card_id], ts, ts))
             c.executemany(_INSERT, new_rows)
             c.executemany(
                 "INSERT INTO card_tags(tag, card_id) VALUES (?, ?)",

@@ -48,8 +48,11 @@ def card_from_row(row: Sequence[Any]) -> Card:
     )
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(..., ensure_ascii=False) makes on each call
+
+
 def json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values), ensure_ascii=False)
+    return _JSON.encode(list(values))
 
 
 def add_event_data(q: Question, *, origin: str, import_path: str | None) -> dict[str, Any]:
@@ -117,6 +120,10 @@ class Cards:
 
     def count(self) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM cards").fetchone()[0])
+
+    def empty(self) -> bool:
+        """No card at all (without counting them)."""
+        return not self.db.conn.execute("SELECT EXISTS (SELECT 1 FROM cards)").fetchone()[0]
 
     def get(self, card_id: str) -> Card | None:
         row = self.db.conn.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE id = ?", (card_id,)).fetchone()
