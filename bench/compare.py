@@ -5,12 +5,14 @@
 
 bench/run.py measures one version; its figures move with the machine (on this one, `python -c pass`
 drifts by 20-30% within an hour), so two runs an hour apart cannot show a 10% difference. Here every
-figure alternates between the two versions (old, new, old, new...) after one warm-up each, so a
-drift falls on both, and the medians are compared. Each version runs on the stores its own
-bench/run.py built (``store-<W>-*.db`` in its cache), through the same harness as bench/run.py:
-cold processes, fsync'd copies, the bank import with the day's backup already taken.
+figure alternates between the two versions (old, new, new, old...) after one warm-up each, so a
+drift falls on both, and the medians are compared. The harness is bench/run.py's: cold
+processes, fsync'd copies, the bank import with the day's backup already taken. By default both
+versions run on the stores the base's bench/run.py built (``store-<W>-*.db`` in its cache; the new
+version migrates a copy once), so that both show the same cards and reviews; with ``--stores
+own`` each runs on its own (two versions' stores may differ in bank text and schema).
 
-Writes bench/compare.md and bench/compare.json.
+Writes bench/compare.md and bench/compare.json (``--out`` elsewhere; ``--only`` some figures).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -37,16 +40,28 @@ SIDES = ("base", "new")
 
 
 class Side:
-    """One version: its ``llmcards`` and its cache of built stores."""
+    """One version: its ``llmcards`` and where its stores come from: the cache of built stores of
+    ``cache`` (a version's bench/.cache), migrated by this version when ``migrate``."""
 
-    def __init__(self, name: str, llmcards: Path, cache: Path) -> None:
-        self.name, self.llmcards, self.cache = name, llmcards, cache
+    def __init__(self, name: str, llmcards: Path, cache: Path, *, migrate: bool = False) -> None:
+        self.name, self.llmcards, self.cache, self.migrate = name, llmcards, cache, migrate
 
     def store(self, workload: str) -> Path:
         found = sorted(self.cache.glob(f"store-{workload}-*.db"), key=lambda p: p.stat().st_mtime)
         if not found:
             raise SystemExit(f"no store-{workload}-*.db in {self.cache}: run that version's bench/run.py first")
-        return found[-1]
+        if not self.migrate:
+            return found[-1]
+        migrated = WORK / f"migrated-{found[-1].name}"
+        if not migrated.exists():  # opened once by this version, which upgrades its schema
+            print(f"  migrating {found[-1].name} for {self.name}", file=sys.stderr, flush=True)
+            tmp = rb.copy_store(found[-1], WORK / "migrating.db")
+            rb.run_cmd(self.argv(tmp, "config"), env())
+            rb.run_cmd([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                        "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()", str(tmp)], env())
+            shutil.rmtree(WORK / "backups", ignore_errors=True)  # the migration's backup
+            tmp.replace(migrated)
+        return migrated
 
     def argv(self, db: Path, *args: str) -> list[str]:
         return [str(self.llmcards), "--db", str(db), *args]
@@ -57,12 +72,13 @@ def env() -> dict[str, str]:
 
 
 def alternate(runs: int, measure: Callable[[Side], float], sides: list[Side]) -> dict[str, list[float]]:
-    """One warm-up per side, then ``runs`` rounds of base, new."""
+    """One warm-up per side, then ``runs`` rounds: base, new, then new, base, and so on (so that
+    neither always runs right after the other)."""
     for side in sides:
         measure(side)
     out: dict[str, list[float]] = {side.name: [] for side in sides}
-    for _ in range(runs):
-        for side in sides:
+    for i in range(runs):
+        for side in sides if i % 2 == 0 else sides[::-1]:
             out[side.name].append(measure(side))
     return out
 
@@ -106,10 +122,22 @@ def workload(name: str, sides: list[Side], args: argparse.Namespace, yaml_path: 
              record: Callable[[str, str, dict[str, list[float]]], None]) -> None:
     """Every figure of one workload, both sides."""
     ro = {s.name: rb.copy_store(s.store(name), WORK / f"ro-{name}-{s.name}.db") for s in sides}
-    record("time to first card", name, alternate(args.runs, lambda s: first_card(s, ro[s.name]), sides))
-    record("`llmcards stats`", name, alternate(args.runs, lambda s: command(s, ro[s.name], "stats"), sides))
-    record("`llmcards list --due`", name,
-           alternate(args.runs, lambda s: command(s, ro[s.name], "list", "--due"), sides))
+    if "start" in args.only:
+        record("time to first card", name, alternate(args.runs, lambda s: first_card(s, ro[s.name]), sides))
+    if "stats" in args.only:
+        record("`llmcards stats`", name, alternate(args.runs, lambda s: command(s, ro[s.name], "stats"), sides))
+    if "list" in args.only:
+        record("`llmcards list --due`", name,
+               alternate(args.runs, lambda s: command(s, ro[s.name], "list", "--due"), sides))
+    if "import" in args.only:
+        imports(name, sides, args, yaml_path, record)
+    if "key" in args.only:
+        sittings(name, sides, args, record)
+
+
+def imports(name: str, sides: list[Side], args: argparse.Namespace, yaml_path: Path,
+            record: Callable[[str, str, dict[str, list[float]]], None]) -> None:
+    """A fresh 10k-card file into a copy whose day's backup is taken, then the same file again."""
 
     again: dict[str, list[float]] = {s: [] for s in SIDES}
 
@@ -122,6 +150,10 @@ def workload(name: str, sides: list[Side], args: argparse.Namespace, yaml_path: 
     record("import, fresh 10k-card file", name, alternate(args.runs, import_fresh, sides))
     record("re-import, unchanged file", name, {s: again[s][1:] for s in SIDES})  # less the warm-up
 
+
+def sittings(name: str, sides: list[Side], args: argparse.Namespace,
+             record: Callable[[str, str, dict[str, list[float]]], None]) -> None:
+    """Review sittings of ``args.grades`` grades, each the day's first (it starts the day's backup)."""
     templates = {}
     for s in sides:
         templates[s.name] = rb.copy_store(s.store(name), WORK / f"keytpl-{name}-{s.name}.db")
@@ -142,7 +174,9 @@ def workload(name: str, sides: list[Side], args: argparse.Namespace, yaml_path: 
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    sides = [Side("base", args.base_llmcards, args.base_cache), Side("new", args.llmcards, rb.CACHE)]
+    own = args.stores == "own"
+    sides = [Side("base", args.base_llmcards, args.base_cache),
+             Side("new", args.llmcards, rb.CACHE if own else args.base_cache, migrate=not own)]
     WORK.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
 
@@ -153,8 +187,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {workload} {figure}: base {base * 1000:.1f} ms, new {new * 1000:.1f} ms, "
               f"ratio {new / base:.2f}", file=sys.stderr, flush=True)
 
-    record("`llmcards --help`", "—",
-           alternate(args.runs, lambda s: rb.run_cmd([str(s.llmcards), "--help"], env())[0].seconds, sides))
+    if "start" in args.only:
+        record("`llmcards --help`", "—",
+               alternate(args.runs, lambda s: rb.run_cmd([str(s.llmcards), "--help"], env())[0].seconds, sides))
     yaml_path = rb.CACHE / "import-10k.yaml"
     if not yaml_path.exists():
         wl.write_bank_yaml(wl.generated_questions(10_000, prefix="imp", label="imported"), yaml_path)
@@ -193,11 +228,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="cold processes per figure and side (default 9)")
     parser.add_argument("--sittings", type=int, default=3, help="review sittings per side (default 3)")
     parser.add_argument("--grades", type=int, default=100, help="grades per sitting (default 100)")
+    parser.add_argument("--stores", choices=("base", "own"), default="base",
+                        help="base (default): both versions run on the base's stores, which the new version "
+                             "migrates once (the same cards and reviews on both sides); own: each on its own")
+    parser.add_argument("--out", type=Path, default=BENCH / "compare",
+                        help="where to write NAME.md and NAME.json (default bench/compare)")
+    parser.add_argument("--only", default="start,stats,list,import,key",
+                        help="which figures: start, stats, list, import, key (default all)")
     args = parser.parse_args()
+    args.only = set(args.only.split(","))
     res = compare(args)
-    (BENCH / "compare.json").write_text(json.dumps(res, indent=1))
-    (BENCH / "compare.md").write_text(report(res, args.base_label, args.new_label))
-    print(f"wrote {BENCH / 'compare.md'}", file=sys.stderr)
+    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    args.out.with_suffix(".md").write_text(report(res, args.base_label, args.new_label))
+    print(f"wrote {args.out.with_suffix('.md')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

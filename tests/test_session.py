@@ -184,3 +184,18 @@ def test_unanswered_cards_are_skipped_unless_asked(tmp_path: Path) -> None:
                          origin="bank", import_path=None, now=T0, source="t")
     assert [c.id for c in _start(store, T0).new] == ["b"]
     assert [c.id for c in _start(store, T0, include_unanswered=True).new] == ["a", "b"]
+
+
+def test_upcoming_guesses_the_card_after_a_good_grade(tmp_path: Path) -> None:
+    store = _store(tmp_path, 4)
+    session = _start(store, T0, Settings(new_per_day=4))
+    guessed = []
+    while (card := session.next_card(T0)) is not None and card.schedule.state == State.NEW:
+        guessed.append(upcoming.id if (upcoming := session.upcoming(card, T0)) else None)
+        session.answer(card, Grade.GOOD, T0, 1000)
+        shown = session.next_card(T0)
+        assert (shown.id if shown is not None else None) == guessed[-1]  # the guess was the next card
+    assert guessed == ["c01", "c02", "c03", "c00"]  # then learning cards, due within 20 minutes, come back
+    cram = _start(store, T0, cram=True)
+    first = _next(cram, T0)
+    assert cram.upcoming(first, T0) is not None and cram.upcoming(first, T0) != first

@@ -171,6 +171,23 @@ class Session:
             return self.learning[0]
         return None
 
+    def upcoming(self, current: Card, now: datetime) -> Card | None:
+        """A guess at the card that follows ``current``: what :meth:`next_card` gives once ``current``
+        has left the queues (a learning card may come back first). The screen prepares that card
+        while the person reads the answer."""
+        def first(cards: list[Card]) -> Card | None:
+            return next((c for c in cards if c.id != current.id), None)
+
+        if self.options.cram:
+            return first(self.cram)
+        learning = first(self.learning)  # in next_card's order
+        if learning is not None and _due(learning) <= now:
+            return learning
+        later = first(self.reviews) or first(self.new)
+        if later is not None:
+            return later
+        return learning if learning is not None and _due(learning) <= now + LEARN_AHEAD else None
+
     def _take(self, card: Card) -> str:
         """Remove ``card`` from whichever queue holds it; return that queue's name."""
         if self._front is not None and self._front.id == card.id:

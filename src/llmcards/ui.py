@@ -139,7 +139,8 @@ class ReviewScreen:
         self.clock = clock
         self.edit = edit
         self.message: Text | None = None
-        self._body_cache: tuple[tuple[str, bool, int, str], list[list[Segment]]] | None = None
+        # Rendered card bodies: the card on screen (question, then answer) and the one expected next.
+        self._body_cache: dict[tuple[str, bool, int, str], list[list[Segment]]] = {}
         self._preview_cache: tuple[str, dict[Grade, timedelta]] | None = None
 
     # ------------------------------------------------------------------ drawing
@@ -165,12 +166,21 @@ class ReviewScreen:
 
     def _body_lines(self, card: Card, revealed: bool, width: int) -> list[list[Segment]]:
         key = (card.id, revealed, width, card.answer or "")
-        if self._body_cache is not None and self._body_cache[0] == key:
-            return self._body_cache[1]
-        options = self.console.options.update(width=width)
-        lines = self.console.render_lines(CardView(card, revealed=revealed), options, pad=False)
-        self._body_cache = (key, lines)
+        lines = self._body_cache.get(key)
+        if lines is None:
+            options = self.console.options.update(width=width)
+            lines = self.console.render_lines(CardView(card, revealed=revealed), options, pad=False)
+            while len(self._body_cache) >= 3:
+                del self._body_cache[next(iter(self._body_cache))]  # the oldest
+            self._body_cache[key] = lines
         return lines
+
+    def _prepare_next(self, card: Card) -> None:
+        """Render the question that will most likely follow ``card`` while its answer is read, so
+        that a grade brings it up without waiting for the formatting (see Session.upcoming)."""
+        following = self.session.upcoming(card, self.clock())
+        if following is not None:
+            self._body_lines(following, False, self.console.size[0])
 
     def _footer(self, card: Card, revealed: bool, scroll: tuple[int, int, int] | None) -> Text:
         foot = Text()
@@ -244,8 +254,12 @@ class ReviewScreen:
         self._preview_cache = None
         revealed = False
         offset = 0
+        prepared = False
         while True:
             offset = self.draw(card, revealed, offset)
+            if revealed and not prepared:
+                self._prepare_next(card)
+                prepared = True
             key = keyboard.read()
             if key == "resize":
                 continue  # redrawn at the new size
@@ -295,7 +309,7 @@ class ReviewScreen:
                     except Exception as exc:  # a UserError from the editor round trip
                         self.message = Text(f"Not saved: {exc}", style="red")
                 card = self.session.reload(card)
-                self._body_cache = None
+                self._body_cache.clear()
 
 
 def summary_renderable(summary: Summary, now: datetime) -> RenderableType:

@@ -195,14 +195,19 @@ class Snapshot:
         self.conn.close()
 
 
-GENTLE_STEP_KB = 4096
+GENTLE_STEP_KB = 1024  # what one step writes and flushes: a grade's commit may wait behind one flush
 GENTLE_PAUSE_S = 0.005
+GENTLE_SHARE = 0.25  # the part of the time the copy works; it pauses the rest
 
 
 class _Flusher:
-    """Between the steps of a gentle copy: write what was copied to disk, then pause as long as
-    the step took (so the copy uses at most about half of the disk and a core), unless
-    ``hurry`` is set (the process is about to exit: finish at full speed)."""
+    """Between the steps of a gentle copy: write what was copied to disk, then pause three times
+    as long as the step took (so the copy uses at most about a quarter of the disk and a core),
+    unless ``hurry`` is set (the process is about to exit: finish at full speed).
+
+    Small steps keep a grade's commit from waiting behind a long flush: with 4 MB steps and
+    equal pauses, the p99 of key to next card during the day's first sitting went from about
+    6 ms to about 21 ms at 10k cards."""
 
     def __init__(self, path: Path, hurry: threading.Event | None) -> None:
         import time
@@ -223,7 +228,7 @@ class _Flusher:
         if remaining == 0:
             return
         took = time.monotonic() - self.last
-        time.sleep(min(max(took, GENTLE_PAUSE_S), 0.5))
+        time.sleep(min(max(took * (1 - GENTLE_SHARE) / GENTLE_SHARE, GENTLE_PAUSE_S), 0.5))
         self.last = time.monotonic()
 
     def close(self) -> None:
