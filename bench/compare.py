@@ -52,11 +52,13 @@ class Side:
             raise SystemExit(f"no store-{workload}-*.db in {self.cache}: run that version's bench/run.py first")
         if not self.migrate:
             return found[-1]
-        migrated = WORK / f"migrated-{found[-1].name}"
+        migrated = WORK / f"migrated-{found[-1].stem}-{self.llmcards.stat().st_mtime_ns}.db"
         if not migrated.exists():  # opened once by this version, which upgrades its schema
             print(f"  migrating {found[-1].name} for {self.name}", file=sys.stderr, flush=True)
             tmp = rb.copy_store(found[-1], WORK / "migrating.db")
-            rb.run_cmd(self.argv(tmp, "config"), env())
+            # Opening it upgrades the schema; importing the bundled bank brings this version's bank
+            # in once (else each command on a copy would, first).
+            rb.run_cmd(self.argv(tmp, "import"), env())
             rb.run_cmd([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
                         "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()", str(tmp)], env())
             shutil.rmtree(WORK / "backups", ignore_errors=True)  # the migration's backup

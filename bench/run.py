@@ -613,7 +613,12 @@ print(json.dumps(out))
         if previous.exists() and not self.args.fresh:  # keep workloads measured by earlier runs
             old = json.loads(previous.read_text())
             for name, r in old.get("workloads", {}).items():
-                self.results["workloads"].setdefault(name, r)
+                measured = self.results["workloads"].setdefault(name, r)
+                if measured is not r and self.args.core:  # keep what --core did not measure again, and say so
+                    for key, value in r.items():
+                        if key not in measured:
+                            measured[key] = value
+                            measured.setdefault("carried", {})[key] = r.get("carried", {}).get(key, r.get("date"))
             order = ["--help", "S", "M", "L"]
             self.results["workloads"] = dict(sorted(self.results["workloads"].items(),
                                                     key=lambda kv: order.index(kv[0]) if kv[0] in order else 9))
@@ -746,6 +751,11 @@ def report(res: dict[str, Any]) -> str:
         out += ["", f"The export and import rows were measured on {', '.join(dates)} (`--only-transfer`); each "
                 "`import --reviews` figure is the median of 3 runs, each into a fresh copy of the store whose review "
                 "log was emptied; the yaml and apkg exports take the cards of one tag (about 10k) at L."]
+    carried = sorted({f"{key} ({name}, {when})" for name, r in res["workloads"].items()
+                      for key, when in r.get("carried", {}).items() if key not in ("transfer", "notes_session")})
+    if carried:
+        out += ["", "Rows not measured again by the last run (`--core`) are those of an earlier one: "
+                + ", ".join(carried) + "."]
     out += ["", "## Targets", ""]
     for label, ok in verdicts:
         out.append(f"- {'met' if ok else '**missed**'}: {label}")
