@@ -225,7 +225,27 @@ class OptimizeBench:
         return {"median_s": wall, "cpu_s": cpu, "fit_s": d["fit_s"], "rss_mb": rss / rb.MB,
                 "reviews": d["reviews"], "parameters": d["parameters"]}
 
+    def reschedule_only(self) -> None:
+        """``--reschedule-only``: the L reschedule again (and the baseline's), into the last results."""
+        WORK.mkdir(parents=True, exist_ok=True)
+        path = BENCH / "results-optimize.json"
+        self.results = json.loads(path.read_text())
+        l_store, _ = wl.ensure(wl.WORKLOADS["L"], CACHE)
+        figures = self.results["figures"]
+        figures["reschedule_L"] = self.reschedule(l_store)
+        figures["reschedule_L"]["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        if self.args.baseline_src:
+            figures["reschedule_L_baseline"] = self.reschedule(l_store, self.args.baseline_src)
+            self.results["info"]["baseline_src"] = str(self.args.baseline_src)
+            self.results["info"]["baseline_label"] = self.args.baseline_label
+        path.write_text(json.dumps(self.results, indent=1))
+        (BENCH / "results-optimize.md").write_text(report(self.results))
+        log(f"wrote {BENCH / 'results-optimize.md'}")
+
     def main(self) -> None:
+        if self.args.reschedule_only:
+            self.reschedule_only()
+            return
         WORK.mkdir(parents=True, exist_ok=True)
         info = self.results["info"]
         info.update(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -304,7 +324,8 @@ def report(res: dict[str, Any]) -> str:
                        "each on a fresh copy, backup included"))
         if "reschedule_L_baseline" in f:
             b = f["reschedule_L_baseline"]
-            out.append(row("the same, before (main's replay, one review at a time)", b, "—", None,
+            label = info.get("baseline_label", "the same, before (main's replay, one review at a time)")
+            out.append(row(label, b, "—", None,
                            f"1 run; ×{b['median_s'] / rs['median_s']:.1f} the wall time, "
                            f"×{b['cpu_s'] / rs['cpu_s']:.1f} the CPU"))
     load_end = f" and {info['load_end']:.1f} at the end" if "load_end" in info else ""
@@ -329,6 +350,10 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, help="also time the L reschedule with this `src` folder, once")
     parser.add_argument("--no-torch", action="store_true", help="skip py-fsrs's torch optimizer")
     parser.add_argument("--skip-l", action="store_true", help="skip the L figures")
+    parser.add_argument("--baseline-label", default="the same, with the baseline's code",
+                        help="what results-optimize.md calls --baseline-src's row")
+    parser.add_argument("--reschedule-only", action="store_true",
+                        help="measure only the L reschedule (and --baseline-src's) and merge it into the last results")
     parser.add_argument("--report-only", action="store_true", help="rewrite results-optimize.md from the .json")
     args = parser.parse_args()
     if args.report_only:

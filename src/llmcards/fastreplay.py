@@ -247,9 +247,14 @@ class ArrayScheduler:
         result: I64 = _min(_rint_checked((u * (max_ivl - min_ivl + 1)) + min_ivl), maximum).astype(np.int64)
         return result
 
-    def review(self, c: States, g: I64, now: I64, uniforms: Callable[[I64, I64], F64]) -> States:
+    def review(self, c: States, g: I64, now: I64, uniforms: Callable[[I64, I64], F64],
+               exact: Mask | None = None) -> States:
         """Every card of ``c`` graded ``g[i]`` at ``now[i]``: :meth:`FastScheduler.review` for each.
-        ``uniforms(index, reps)`` gives the fuzz draws of the cards at ``index`` (into ``c``)."""
+        ``uniforms(index, reps)`` gives the fuzz draws of the cards at ``index`` (into ``c``).
+
+        ``exact``: the cards whose new due date is wanted. A due date is never an input of the
+        next review (elapsed time is counted from the last review), so the others skip the fuzz
+        draw (a hash each, the replay's largest cost) and get an unfuzzed due date."""
         n = len(c)
         before = c.state
         if ((before < 0) | (before > 3)).any():
@@ -313,6 +318,8 @@ class ArrayScheduler:
             days = self.next_interval_days(s[to_review])
             if self.fast.fuzz:
                 fuzzed = days >= 3
+                if exact is not None:
+                    fuzzed &= exact[to_review]
                 if fuzzed.any():
                     index = np.flatnonzero(to_review)[fuzzed]
                     days[fuzzed] = self.fuzzed_days(days[fuzzed], uniforms(index, c.reps[index]))
@@ -398,8 +405,10 @@ def replay(fast: FastScheduler, card_ids: Sequence[str], counts: I64, ratings: N
         g = ratings[pos].astype(np.int64)
         now = times[pos]
         try:
+            # Without logs only each card's last due date is kept: the others need no fuzz draw.
+            exact = None if logged is not None else sorted_counts[:m] == k + 1
             with np.errstate(divide="raise", over="raise", invalid="raise"):
-                new = scheduler.review(c, g, now, uniforms)
+                new = scheduler.review(c, g, now, uniforms, exact)
         except (ArithmeticError, ValueError) as e:  # pow() out of range, an infinity...: let fastfsrs say what
             raise Unsupported(str(e)) from e
         if logged is not None:
