@@ -751,11 +751,14 @@ def report(res: dict[str, Any]) -> str:
         out += ["", f"The export and import rows were measured on {', '.join(dates)} (`--only-transfer`); each "
                 "`import --reviews` figure is the median of 3 runs, each into a fresh copy of the store whose review "
                 "log was emptied; the yaml and apkg exports take the cards of one tag (about 10k) at L."]
-    carried = sorted({f"{key} ({name}, {when})" for name, r in res["workloads"].items()
-                      for key, when in r.get("carried", {}).items() if key not in ("transfer", "notes_session")})
-    if carried:
-        out += ["", "Rows not measured again by the last run (`--core`) are those of an earlier one: "
-                + ", ".join(carried) + "."]
+    carried: dict[str, set[str]] = {}
+    for r in res["workloads"].values():
+        for key, when in r.get("carried", {}).items():
+            if key not in ("transfer", "notes_session", "floor_copy"):
+                carried.setdefault(str(when), set()).add(key.replace("_", " "))
+    for when, keys in sorted(carried.items()):
+        out += ["", f"The last run measured the core figures only (`--core`): the {', '.join(sorted(keys))} rows "
+                f"(and the copy floor) are those of the run of {when}."]
     out += ["", "## Targets", ""]
     for label, ok in verdicts:
         out.append(f"- {'met' if ok else '**missed**'}: {label}")
