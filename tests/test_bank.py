@@ -145,3 +145,11 @@ def test_a_bank_with_merge_keys_still_loads(tmp_path: Path) -> None:
                                       "  - <<: *d\n    id: m1\n    question: merged?\n")
     [q] = load_bank(path)
     assert q.id == "m1" and q.tags == ("shared",) and q.line == 4
+
+
+@pytest.mark.parametrize("depth", [400, 600, 5000])
+def test_deeply_nested_yaml_gets_a_one_line_error(tmp_path: Path, depth: int) -> None:
+    path = write(tmp_path / "deep.yaml", f"version: 1\ncards: {'[' * depth}{']' * depth}\n")
+    with pytest.raises(UserError) as refused:
+        load_bank(path)
+    assert "\n" not in str(refused.value) and str(path) in str(refused.value)

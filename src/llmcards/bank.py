@@ -136,6 +136,8 @@ def parse_bank_file(data: bytes, name: str) -> BankFile:
         raise UserError(f"{name}{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # lists or mappings nested hundreds deep: no bank has them
+        raise UserError(f"{name}: YAML nested too deeply; a bank is a list of cards") from None
     finally:
         if gc_was_enabled:
             gc.enable()
