@@ -17,7 +17,7 @@ from llmcards.hubsync import sync
 from llmcards.models import Question
 from llmcards.store import Store
 from llmcards.sync import sync_questions
-from tests.helpers import NOW, device_state, grade, open_device
+from tests.helpers import NOW, device_state, grade, open_device, run, spawn
 
 CARDS = 150
 
@@ -112,15 +112,15 @@ def test_a_large_sync_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
 
     _busy_device(tmp_path / "a.db", reviews_per_card=16).close()  # 2,550 events: a large sync
     (tmp_path / "hubs").mkdir()
-    argv = ["-m", "llmcards", "--db", str(tmp_path / "a.db"), "sync", f"sqlite:///{tmp_path / 'hubs' / 'hub.db'}"]
-    child = pexpect.spawn(sys.executable, argv, env={**os.environ, "TERM": "xterm"}, timeout=120, dimensions=(24, 100))
+    args = ["--db", str(tmp_path / "a.db"), "sync"]
+    child = spawn(*args, f"sqlite:///{tmp_path / 'hubs' / 'hub.db'}", size=(24, 100))
+    child.timeout = 120  # a large push on a slow machine
     child.expect("pushing")
     child.expect("2550/2550")
     child.expect("pushed 2,550")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    argv[-1] = f"sqlite:///{tmp_path / 'hubs' / 'another-hub.db'}"  # the same large push, to a pipe
-    piped = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
+    piped = run(*args, f"sqlite:///{tmp_path / 'hubs' / 'another-hub.db'}")  # the same large push, to a pipe
     assert piped.returncode == 0 and "pushed 2,550" in piped.stdout
     assert "pushing" not in piped.stderr and "\x1b" not in piped.stdout + piped.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -105,11 +105,6 @@ DEFAULT_PARAMETERS: tuple[float, ...] = (
 )
 
 
-def default_parameters() -> tuple[float, ...]:
-    """fsrs's default model parameters (21 floats for FSRS-6)."""
-    return DEFAULT_PARAMETERS
-
-
 def parse_parameters(text: str) -> tuple[float, ...]:
     """FSRS parameters written as numbers separated by spaces or commas, checked by fsrs itself."""
     try:
@@ -173,7 +168,7 @@ class Settings:
     learning_steps: tuple[timedelta, ...] = (timedelta(minutes=1), timedelta(minutes=10))
     relearning_steps: tuple[timedelta, ...] = (timedelta(minutes=10),)
     maximum_interval: int = 36500
-    fsrs_parameters: tuple[float, ...] = field(default_factory=default_parameters)
+    fsrs_parameters: tuple[float, ...] = DEFAULT_PARAMETERS
     backup_daily: int = 7
     backup_weekly: int = 4
     backup_keep_days: int = 30

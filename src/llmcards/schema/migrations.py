@@ -122,7 +122,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         # True retention reads only these reviews and columns.
         "CREATE INDEX ix_review_logs_retention ON review_logs (study_day, rating, prev_interval_days) "
         "WHERE prev_state = 2 AND cram = 0",
-    )),    Migration(3, "review ids and devices; the events table (sync between devices)", (),
+    )),
+    Migration(3, "review ids and devices; the events table (sync between devices)", (),
               run=lambda conn: _events_and_review_ids(conn)),  # defined below
 )
 
