@@ -100,18 +100,44 @@ def test_undo_deletes_an_unpushed_review_and_takes_back_a_pushed_one(store: Stor
     assert _events(store) == [("unreview", card.id, {"review": log_uuid})]
 
 
-def test_a_file_of_ones_own_records_adds_edits_and_retirements(store: Store, tmp_path: Path) -> None:
+def test_a_file_of_ones_own_records_edits_and_retirements_and_its_adds_when_needed(store: Store,
+                                                                                   tmp_path: Path) -> None:
     path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: m1\n    question: one?\n    tags: [a]\n"
                                          "  - id: m2\n    question: two?\n")
     import_file(store, path, now=NOW)
+    assert _events(store) == [] and store.events.waiting().events == 2  # the adds wait to be made
     write(path, "version: 1\ncards:\n  - id: m1\n    question: one?\n    answer: uno\n    tags: [a, b]\n")
     import_file(store, path, now=NOW + timedelta(hours=1))
     write(path, "version: 1\ncards:\n  - id: m1\n    question: one?\n    answer: uno\n    tags: [a, b]\n"
                 "  - id: m2\n    question: two?\n")
     import_file(store, path, now=NOW + timedelta(hours=2))
+    store.cards.update(Question(id="m2", question="two, edited?"), now=NOW + timedelta(hours=3))
     events = _events(store)
-    assert [(k, c) for k, c, _ in events] == [("add", "m1"), ("add", "m2"), ("edit", "m1"), ("edit", "m2"),
-                                              ("edit", "m2")]
-    assert events[0][2]["import_path"] == str(path.resolve()) and events[0][2]["tags"] == ["a"]
-    assert events[2][2] == {"answer": "uno", "tags": ["a", "b"]}
-    assert events[3][2] == {"retired": True} and events[4][2] == {"retired": False}
+    assert [(k, c) for k, c, _ in events] == [("edit", "m1"), ("edit", "m2"), ("edit", "m2"), ("edit", "m2")]
+    assert events[0][2] == {"answer": "uno", "tags": ["a", "b"]}
+    assert events[1][2] == {"retired": True} and events[2][2] == {"retired": False}
+    assert store.events.waiting().events == 6
+
+    assert store.events.make_missing_adds() == 2
+    assert store.events.make_missing_adds() == 0  # made once
+    assert store.events.waiting().events == 6
+    rows = store.conn.execute("SELECT kind, card_id, at, data FROM events ORDER BY at, id").fetchall()
+    assert [(k, c, at) for k, c, at, _ in rows[:2]] == [("add", "m1", "2026-03-02 12:00:00.000000"),
+                                                        ("add", "m2", "2026-03-02 12:00:00.000000")]
+    # Made from the card as it is now: its later edits are events too, and the newest value of each
+    # field wins on every device, so this add merges to the same card as the import's text would.
+    assert json.loads(rows[0][3]) == {"question": "one?", "answer": "uno", "tags": ["a", "b"], "sources": [],
+                                      "retired": False, "origin": "user", "import_path": str(path.resolve())}
+    assert json.loads(rows[1][3])["question"] == "two, edited?"
+
+
+def test_an_add_is_made_only_for_a_card_that_is_still_there(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: m1\n    question: one?\n"
+                                         "  - id: m2\n    question: two?\n  - id: m3\n    question: three?\n")
+    import_file(store, path, now=NOW)
+    store.cards.delete(["m1"], now=NOW + timedelta(minutes=1))
+    assert store.events.make_missing_adds(["m1", "m2"]) == 1  # m1 is gone: its delete is all there is to say
+    assert [(k, c) for k, c, _ in _events(store)] == [("delete", "m1"), ("add", "m2")]
+    assert store.events.make_missing_adds() == 1  # m3
+    assert store.get_meta("adds_pending") is None
+    assert store.events.make_missing_adds() == 0

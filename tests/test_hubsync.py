@@ -437,6 +437,66 @@ def test_cards_from_notes_reach_the_other_device_with_their_edits(devices: Devic
     assert len(retired) == 1 and b.cards.require(retired[0]).question == "What is PPO?"
 
 
+def test_cards_imported_then_changed_before_the_first_sync_arrive_as_they_are_now(devices: Devices, hub_url: str,
+                                                                                  tmp_path: Path) -> None:
+    a, b = devices("a"), devices("b")
+    mine = write(tmp_path / "mine.yaml", "version: 1\ncards:\n  - id: m1\n    question: one?\n    answer: '1'\n"
+                                         "  - id: m2\n    question: two?\n  - id: m3\n    question: three?\n")
+    import_file(a, mine, now=NOW)
+    a.cards.update(Question(id="m1", question="one?", answer="uno"), now=NOW + timedelta(hours=1))
+    a.cards.delete(["m2"], now=NOW + timedelta(hours=2))
+    a.cards.set_suspended(["m3"], True, now=NOW + timedelta(hours=3))
+    assert a.events.waiting().events == 2 + 3  # two adds still to make, and the edit, delete and suspend
+    result = _sync(a, hub_url)
+    assert result.pushed_events == 5 and a.events.waiting().total == 0
+    _sync(b, hub_url)
+    assert b.cards.require("m1").answer == "uno" and b.cards.get("m2") is None and b.cards.require("m3").suspended
+    assert b.cards.require("m1").created_at == NOW  # the add is dated when the card was made
+    assert device_state(a) == device_state(b)
+
+
+def test_a_file_imported_while_a_sync_pulls_keeps_its_newer_text(devices: Devices, hub_url: str,
+                                                                 tmp_path: Path) -> None:
+    a, b = devices("a"), devices("b")
+    shared = tmp_path / "shared.yaml"  # a folder both devices see
+    write(shared, "version: 1\ncards:\n  - id: s1\n    question: shared?\n    answer: b's\n")
+    import_file(b, shared, now=NOW)
+    _sync(b, hub_url)
+    write(shared, "version: 1\ncards:\n  - id: s1\n    question: shared?\n    answer: a's\n")
+    imported = []
+
+    def import_meanwhile(phase: str, done: int, total: int) -> None:  # another `llmcards import` on a
+        if phase == "pull" and not imported:
+            imported.append(import_file(a, shared, now=NOW + timedelta(hours=1)).added)
+
+    sync(a, hub_url, now=NOW + timedelta(days=30), progress=import_meanwhile)
+    assert imported == [["s1"]]
+    assert a.cards.require("s1").answer == "a's"  # a's import is newer than b's add, which was pulled with it
+    _sync(a, hub_url, timedelta(days=31))
+    _sync(b, hub_url, timedelta(days=31))
+    assert b.cards.require("s1").answer == "a's" and device_state(a) == device_state(b)
+
+
+def test_a_card_imported_again_after_a_delete_keeps_the_files_text_over_older_edits(devices: Devices, hub_url: str,
+                                                                                      tmp_path: Path) -> None:
+    a, b = devices("a"), devices("b")
+    shared = write(tmp_path / "shared.yaml", "version: 1\ncards:\n  - id: s1\n    question: shared?\n    answer: v1\n")
+    import_file(a, shared, now=NOW)
+    _sync(a, hub_url, timedelta(minutes=1))
+    _sync(b, hub_url, timedelta(minutes=2))
+    a.cards.delete(["s1"], now=NOW + timedelta(hours=1))
+    b.cards.update(Question(id="s1", question="shared?", answer="b's edit"), now=NOW + timedelta(hours=2))
+    for store in (a, b, a):  # b learns of the delete; a gets b's later edit, which waits for the card
+        _sync(store, hub_url, timedelta(hours=3))
+    assert a.cards.get("s1") is None and b.cards.get("s1") is None
+    write(shared, "version: 1\ncards:\n  - id: s1\n    question: shared?\n    answer: v2\n")
+    assert import_file(a, shared, now=NOW + timedelta(hours=4)).added == ["s1"]
+    assert a.cards.require("s1").answer == "v2"  # the import is newer than b's edit
+    _sync(a, hub_url, timedelta(hours=5))
+    _sync(b, hub_url, timedelta(hours=5))
+    assert b.cards.require("s1").answer == "v2" and device_state(a) == device_state(b)
+
+
 def test_reviews_imported_on_two_devices_are_kept_once(devices: Devices, hub_url: str, tmp_path: Path) -> None:
     from llmcards.export import import_reviews
 

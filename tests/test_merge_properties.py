@@ -16,17 +16,21 @@ from llmcards.cards import add_card
 from llmcards.hubsync import sync
 from llmcards.models import Question
 from llmcards.store import Store
+from llmcards.sync import import_file
 from tests.helpers import NOW, device_state, grade, open_device
 
 BANK_CARDS = ["lora-principle", "bn-vs-ln", "attention-complexity", "mask-literal"]
 OWN_CARDS = ["own-a", "own-b"]
+FILE_CARDS = ["file-a", "file-b"]  # from a card file in a folder every device sees
 
 op = st.one_of(
-    st.tuples(st.just("grade"), st.sampled_from(BANK_CARDS + OWN_CARDS), st.integers(1, 4)),
-    st.tuples(st.just("suspend"), st.sampled_from(BANK_CARDS + OWN_CARDS), st.booleans()),
-    st.tuples(st.just("edit"), st.sampled_from(BANK_CARDS + OWN_CARDS), st.sampled_from(["x", "y", "z"])),
-    st.tuples(st.just("delete"), st.sampled_from(BANK_CARDS[2:] + OWN_CARDS), st.just(0)),
+    st.tuples(st.just("grade"), st.sampled_from(BANK_CARDS + OWN_CARDS + FILE_CARDS), st.integers(1, 4)),
+    st.tuples(st.just("suspend"), st.sampled_from(BANK_CARDS + OWN_CARDS + FILE_CARDS), st.booleans()),
+    st.tuples(st.just("edit"), st.sampled_from(BANK_CARDS + OWN_CARDS + FILE_CARDS), st.sampled_from(["x", "y", "z"])),
+    st.tuples(st.just("delete"), st.sampled_from(BANK_CARDS[2:] + OWN_CARDS + FILE_CARDS), st.just(0)),
     st.tuples(st.just("add"), st.sampled_from(OWN_CARDS), st.sampled_from(["p", "q"])),
+    # importing the shared file with these of its cards, their answers in this version
+    st.tuples(st.just("import"), st.sampled_from(["file-a", "file-b", "file-a file-b"]), st.sampled_from(["p", "q"])),
     st.tuples(st.just("setting"), st.sampled_from(["desired_retention", "new_per_day"]), st.integers(0, 2)),
     st.tuples(st.just("sync"), st.just(""), st.just(0)),
 )
@@ -37,8 +41,13 @@ SETTING_VALUES = {"desired_retention": ["0.85", "0.9", "0.95"], "new_per_day": [
 Action = tuple[str, str, object]
 
 
-def _apply(store: Store, action: Action, now: datetime, hub: str) -> None:
+def _apply(store: Store, action: Action, now: datetime, hub: str, shared: Path) -> None:
     kind, card_id, arg = action
+    if kind == "import":
+        cards = "".join(f"  - id: {i}\n    question: {i}?\n    answer: {arg}\n" for i in card_id.split())
+        shared.write_text(f"version: 1\ncards:\n{cards}", encoding="utf-8")
+        import_file(store, shared, now=now)
+        return
     card = store.cards.get(card_id) if card_id else None
     if kind == "grade" and card is not None:
         grade(store, card_id, int(str(arg)), now)
@@ -77,7 +86,7 @@ def test_devices_converge_whatever_they_do_and_whenever_they_sync(
         clock = NOW
         for who, action, minutes in history:
             clock += timedelta(minutes=minutes)
-            _apply(stores[who % devices], action, clock, hub)
+            _apply(stores[who % devices], action, clock, hub, here / "shared.yaml")
         for _ in range(2):  # everyone syncs after everyone else's last change
             for store in stores:
                 clock += timedelta(minutes=1)

@@ -3,7 +3,8 @@
 One sync:
 
 1. **push** the events this store has and the hub lacks (one hub transaction; ids the hub
-   already has are skipped);
+   already has are skipped), after making the ``add`` of each card imported since the last sync
+   (:meth:`llmcards.store.events.Events.make_missing_adds`);
 2. **pull** the hub's events after this store's cursor for that hub, leaving out the range
    this push just wrote, into temporary tables (no lock on the store meanwhile);
 3. **apply**, in ONE store transaction: mark what was pushed, keep the pulled events, merge
@@ -148,6 +149,7 @@ def sync(store: Store, url: str, *, now: datetime, progress: Progress | None = N
         pushed_reviews: list[tuple[int, str, str]] = []
         pushed_events: list[str] = []
         push = None
+        store.events.make_missing_adds()  # cards imported since the last sync
         with store.read():
             waiting = store.events.waiting(everything=everything)
             if waiting.total:
@@ -226,6 +228,7 @@ def _apply(store: Store, result: SyncResult, pushed_reviews: list[tuple[int, str
     from llmcards.store.events import CARD_KINDS
 
     merge = result.merge
+    store.events.make_missing_adds()  # cards another process imported while this one pushed: merged with them
     gone = store.events.mark_pushed(pushed_reviews, pushed_events)
     with store.write() as c:
         for review, card_id in gone:  # taken back by another process while this sync pushed it

@@ -168,6 +168,7 @@ def adopt(store: Store, card_ids: Sequence[str], *, now: datetime) -> MergeRepor
         waiting = store.events.parked_cards(card_ids)
         if not waiting:
             return report
+        store.events.make_missing_adds(waiting)  # this import's own adds take part in the merge
         merge_cards(store, waiting, set(), report, now=now, created_here=waiting)
         report.reviews = store.events.adopt_parked(waiting, last_deletes(store, waiting))
         if report.reviews:

@@ -11,8 +11,8 @@ from typing import Any
 
 from llmcards.errors import UserError
 from llmcards.models import BANK_ORIGIN, NOTES_ORIGIN, ExistingCard, ExistingNoteCard, Question, SyncReport
-from llmcards.store.cards import add_event_data, changed_fields, json_list, update_text
-from llmcards.store.connection import Connection, to_db
+from llmcards.store.cards import changed_fields, json_list, update_text
+from llmcards.store.connection import ADDS_PENDING_KEY, Connection, to_db
 
 _EXISTING = "SELECT id, content_hash, source_hash, retired, origin, import_path FROM cards"
 _INSERT = (
@@ -68,8 +68,11 @@ class BankSync:
         skip an unchanged re-import. Returns the cards this suspended.
 
         A file of the person's own is known only to this device, so its changes are recorded as
-        events (``add`` with the whole card, ``edit`` with what changed, ``suspend``) for the other
-        devices. The bundled bank is not: every device syncs the same bank itself.
+        events for the other devices: ``edit`` with what changed, ``suspend``. The bundled bank is
+        not: every device syncs the same bank itself. A new card's ``add`` holds its whole text, which
+        the card row already holds: it is made from the card when first needed, before a sync or a
+        merge reads the events (:meth:`llmcards.store.events.Events.make_missing_adds`), so that an
+        import of 10k cards does not write their text twice. ``meta`` says that some may be missing.
         """
         ts = to_db(now)
         by_id = {q.id: q for q in questions}
@@ -101,9 +104,8 @@ class BankSync:
             c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?",
                           [(ts, i) for i in report.retired])
             if events:
-                self._record(c, added=[by_id[i] for i in report.added], updated=[by_id[i] for i in report.updated],
-                             old=old, retired=report.retired, suspended=suspended, origin=origin,
-                             import_path=import_path, now=now)
+                self._record(c, added=report.added, updated=[by_id[i] for i in report.updated], old=old,
+                             retired=report.retired, suspended=suspended, now=now)
             for key, value in (meta or {}).items():
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
             if file_sha is not None:
@@ -121,12 +123,14 @@ class BankSync:
                 f"WHERE id IN ({','.join('?' * len(part))})", part))
         return old
 
-    def _record(self, c: sqlite3.Connection, *, added: Sequence[Question], updated: Sequence[Question],
-                old: Mapping[str, tuple[Any, ...]], retired: Sequence[str], suspended: Sequence[str], origin: str,
-                import_path: str | None, now: datetime) -> None:
-        """Record what a sync of the person's own file changed as events, for the other devices."""
-        changes: list[tuple[str, str | None, dict[str, Any]]] = [
-            ("add", q.id, add_event_data(q, origin=origin, import_path=import_path)) for q in added]
+    def _record(self, c: sqlite3.Connection, *, added: Sequence[str], updated: Sequence[Question],
+                old: Mapping[str, tuple[Any, ...]], retired: Sequence[str], suspended: Sequence[str],
+                now: datetime) -> None:
+        """Record what a sync of the person's own file changed, for the other devices. The ``add`` of
+        each card in ``added`` is made later, from the card (see :meth:`apply`)."""
+        if added:
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (ADDS_PENDING_KEY,))
+        changes: list[tuple[str, str | None, dict[str, Any]]] = []
         for q in updated:
             fields = changed_fields(old[q.id][:4], q)
             if old[q.id][4]:
@@ -228,7 +232,8 @@ class BankSync:
         nothing written, when the cards of these notes changed since they were planned
         (``expected_state``, from :meth:`scope_state`) or a new id was taken meanwhile.
         The import is stamped with ``file_sha`` so that an unchanged re-import is skipped
-        (:meth:`notes_synced`). The changes are recorded as events for the other devices.
+        (:meth:`notes_synced`). The changes are recorded as events for the other devices (the
+        adds later, as for a bank file: see :meth:`apply`).
         """
         key = _stamp_key(NOTES_ORIGIN, import_path)
         if not (added or updated or refreshed or retired):
@@ -257,7 +262,7 @@ class BankSync:
             for q in refreshed:
                 update_text(c, q, ts, from_file=False)
             c.executemany("UPDATE cards SET retired = 1, updated_at = ? WHERE id = ?", [(ts, i) for i in retired])
-            self._record(c, added=[q for q, _ in added], updated=changed, old=old, retired=retired, suspended=(),
-                         origin=NOTES_ORIGIN, import_path=import_path, now=now)
+            self._record(c, added=[q.id for q, _ in added], updated=changed, old=old, retired=retired, suspended=(),
+                         now=now)
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                       (key, self._notes_stamp(import_path, file_sha)))

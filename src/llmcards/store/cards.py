@@ -55,10 +55,10 @@ def json_list(values: Sequence[str]) -> str:
     return _JSON.encode(list(values))
 
 
-def add_event_data(q: Question, *, origin: str, import_path: str | None) -> dict[str, Any]:
+def add_event_data(q: Question, *, origin: str, import_path: str | None, retired: bool = False) -> dict[str, Any]:
     """What an ``add`` event holds: everything another device needs to make the card."""
     return {"question": q.question, "answer": q.answer, "tags": list(q.tags), "sources": list(q.sources),
-            "retired": False, "origin": origin, "import_path": import_path}
+            "retired": retired, "origin": origin, "import_path": import_path}
 
 
 def changed_fields(old: Sequence[Any], q: Question) -> dict[str, Any]:

@@ -34,7 +34,10 @@ from llmcards.schema.migrations import MIGRATIONS
 from llmcards.store.files import fsync_dir, read_header_version
 
 BUSY_TIMEOUT_MS = 15000
-_INSERT_EVENT = "INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES (?, ?, ?, ?, ?, ?, 0)"
+INSERT_EVENT = "INSERT INTO events(id, device, at, kind, card_id, data, pushed) VALUES (?, ?, ?, ?, ?, ?, 0)"
+# In meta: cards imported from a file of the person's own may still lack their ``add`` event, made
+# from the card before anything reads it (:meth:`llmcards.store.events.Events.make_missing_adds`).
+ADDS_PENDING_KEY = "adds_pending"
 
 
 def to_db(value: datetime | None) -> str | None:
@@ -277,14 +280,14 @@ class Connection:
         """Record a change made here as an event, inside the caller's transaction (the change's own),
         so that nothing changes without its event. Returns the event's id."""
         event_id = uuid7(at)
-        c.execute(_INSERT_EVENT, (event_id, self.device_id, to_db(at), kind, card_id, dump(data)))
+        c.execute(INSERT_EVENT, (event_id, self.device_id, to_db(at), kind, card_id, dump(data)))
         return event_id
 
     def record_events(self, c: sqlite3.Connection, changes: Iterable[tuple[str, str | None, dict[str, Any]]],
                       at: datetime) -> None:
         """:meth:`record_event` for many changes made at once (``(kind, card_id, data)``, in order)."""
         device, when = self.device_id, to_db(at)
-        c.executemany(_INSERT_EVENT, ((uuid7(at), device, when, kind, card_id, dump(data))
+        c.executemany(INSERT_EVENT, ((uuid7(at), device, when, kind, card_id, dump(data))
                                       for kind, card_id, data in changes))
 
     # ----------------------------------------------------------------- meta and settings

@@ -2,7 +2,11 @@
 
 Each change is recorded by the store method that makes it, in the same transaction
 (:meth:`~llmcards.store.connection.Connection.record_event`),
-so nothing can change without its event. Reviews are events too, kept in the review log with
+so nothing can change without its event. One exception: a card imported from a file of the
+person's own gets its ``add`` (its whole text, already in the card row) only when first needed,
+made from the card (:meth:`Events.make_missing_adds`). The card's later edits are events of their
+own, so an ``add`` made late, with the current text, merges everywhere to the same card as one
+made at once. Reviews are events too, kept in the review log with
 ids of their own (``review_logs.uuid``). A sync (:mod:`llmcards.hubsync`) reads what has not
 reached the hub yet, stages what it pulled in temporary tables (which take no lock on the
 store), then applies it in one transaction with the methods below; the rules that decide what
@@ -18,8 +22,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from llmcards.config import LOCAL_SETTINGS
-from llmcards.models import TEXT_FIELDS, USER_ORIGIN, Event, Question, WireEvent
-from llmcards.store.connection import Connection, dump, from_db, from_db_required, to_db
+from llmcards.models import BANK_ORIGIN, TEXT_FIELDS, USER_ORIGIN, Event, Question, WireEvent, uuid7
+from llmcards.store.cards import add_event_data
+from llmcards.store.connection import (
+    ADDS_PENDING_KEY,
+    INSERT_EVENT,
+    Connection,
+    dump,
+    from_db,
+    from_db_required,
+    to_db,
+)
 from llmcards.store.history import ReplayInput, ReplayLog
 from llmcards.store.queue import SCHEDULE_COLUMNS
 
@@ -32,6 +45,11 @@ _REVIEW_WIRE = ("SELECT id, uuid, device, reviewed_at, card_id, CASE WHEN cram T
                 "rating, study_day, duration_ms, cram, prev_state, prev_interval_days, state, stability, difficulty, "
                 "due FROM review_logs")
 _EVENT_COLUMNS = "id, device, at, kind, card_id, data"
+# Cards of the person's own without an ``add`` event since they were made (a card deleted and imported
+# again needs a new one; a card made from another device's add is dated as that add). Without INDEXED BY,
+# SQLite would look each card's add up through ix_events_kind, scanning every add for every card.
+_WITHOUT_ADD = ("FROM cards c WHERE origin != ? AND NOT EXISTS (SELECT 1 FROM events e INDEXED BY ix_events_card "
+                "WHERE e.card_id = c.id AND e.at >= c.created_at AND e.kind = 'add')")
 
 
 def review_data(rating: int, study_day: str, duration_ms: int | None, cram: bool,
@@ -122,7 +140,38 @@ class Events:
         where = "" if everything else " WHERE pushed = 0"
         reviews = c.execute(f"SELECT count(*) FROM review_logs{where}").fetchone()[0]
         events = c.execute(f"SELECT count(*) FROM events{where}").fetchone()[0]
+        if self.db.get_meta(ADDS_PENDING_KEY) is not None:
+            events += c.execute(f"SELECT count(*) {_WITHOUT_ADD}", (BANK_ORIGIN,)).fetchone()[0]
         return Waiting(int(reviews), int(events))
+
+    def make_missing_adds(self, card_ids: Sequence[str] | None = None) -> int:
+        """Record the ``add`` of each card of the person's own that has none yet (only of ``card_ids``,
+        when given), made from the card as it is now and dated when the card was made; returns how
+        many. A sync calls this before it pushes and before it merges, and a merge of waiting events
+        into cards just imported (:func:`llmcards.merge.adopt`) for those cards; cheap when no import
+        left any (``meta``)."""
+        if self.db.get_meta(ADDS_PENDING_KEY) is None:
+            return 0
+        query = ("SELECT id, question, answer, tags, sources, retired, origin, import_path, created_at "
+                 f"{_WITHOUT_ADD}")
+        with self.db.write() as c:
+            rows: list[Any] = []
+            if card_ids is None:
+                rows = c.execute(f"{query} ORDER BY position", (BANK_ORIGIN,)).fetchall()
+                c.execute("DELETE FROM meta WHERE key = ?", (ADDS_PENDING_KEY,))
+            else:
+                for start in range(0, len(card_ids), 500):
+                    part = list(card_ids[start:start + 500])
+                    rows += c.execute(f"{query} AND c.id IN ({','.join('?' * len(part))}) ORDER BY position",
+                                      (BANK_ORIGIN, *part)).fetchall()
+            device = self.db.device_id
+            c.executemany(INSERT_EVENT, [
+                (uuid7(from_db_required(r[8])), device, r[8], "add", r[0],
+                 dump(add_event_data(Question(id=r[0], question=r[1], answer=r[2], tags=tuple(json.loads(r[3])),
+                                              sources=tuple(json.loads(r[4]))),
+                                     origin=r[6], import_path=r[7], retired=bool(r[5]))))
+                for r in rows])
+        return len(rows)
 
     def outgoing(self, *, everything: bool = False, chunk: int = 5000
                  ) -> Iterator[tuple[list[WireEvent], list[tuple[int, str, str]], list[str]]]:
