@@ -463,7 +463,7 @@ def test_a_file_imported_while_a_sync_pulls_keeps_its_newer_text(devices: Device
     import_file(b, shared, now=NOW)
     _sync(b, hub_url)
     write(shared, "version: 1\ncards:\n  - id: s1\n    question: shared?\n    answer: a's\n")
-    imported = []
+    imported: list[list[str]] = []
 
     def import_meanwhile(phase: str, done: int, total: int) -> None:  # another `llmcards import` on a
         if phase == "pull" and not imported:
