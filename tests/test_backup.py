@@ -303,6 +303,56 @@ def test_the_daily_backup_does_not_wait_for_the_copy(store: Store, db_path: Path
     conn.close()
 
 
+def test_during_a_review_the_daily_backup_copies_only_while_the_person_reads(
+        store: Store, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import llmcards.backup
+    from llmcards import reading
+
+    screen = reading.Reading()
+    monkeypatch.setattr(llmcards.backup, "SCREEN", screen)
+    monkeypatch.setattr(reading, "SETTLED_S", 0.05)
+    store.close()
+    store = Store.open(db_path)
+    try:
+        arm_daily_backup(store, lambda: NOW)
+        screen.waiting(False)  # a review screen runs, and a key just came: the grade
+        store.cards.set_suspended(["bn-vs-ln"], True, now=NOW)  # its write: the snapshot is taken
+        time.sleep(0.3)
+        assert store_backups(db_path) == []  # not copied while the screen handles the key
+        screen.waiting(True)  # the next card is on the screen: the person reads
+        deadline = time.monotonic() + 20
+        while not store_backups(db_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (daily,) = store_backups(db_path)
+        assert daily.reason == "daily" and card_count(daily.path) == store.cards.count()
+        conn = sqlite3.connect(daily.path)
+        assert conn.execute("SELECT sum(suspended) FROM cards").fetchone()[0] == 0  # as before the grade
+        conn.close()
+    finally:
+        assert wait_for_backups() == []
+        store.close()
+
+
+def test_reading_gives_the_turn_after_a_moment_of_reading_or_at_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from llmcards import reading
+
+    monkeypatch.setattr(reading, "SETTLED_S", 0.2)
+    screen, hurry = reading.Reading(), threading.Event()
+    assert screen.wait_turn(hurry) is False  # no review screen: nobody to wait for
+    screen.waiting(True)
+    started = time.monotonic()
+    assert screen.wait_turn(hurry) is True and time.monotonic() - started >= 0.15
+    screen.waiting(False)
+    threading.Timer(0.2, hurry.set).start()  # the process is about to exit
+    started = time.monotonic()
+    assert screen.wait_turn(hurry) is True and time.monotonic() - started >= 0.15
+
+
 def test_a_new_store_gets_no_daily_backup(tmp_path: Path) -> None:
     with Store.open(tmp_path / "new.db") as store:
         arm_daily_backup(store, lambda: NOW)

@@ -29,7 +29,9 @@ copied. The copy is gentle (``Snapshot.copy_to(gentle=True)``): a few megabytes 
 each flushed to disk, with pauses, because a 700 MB copy made all at once leaves so much
 waiting to be written that a grade's commit stalled behind it for up to a second (measured
 at L: p99 key-to-next-card 0.7-1.2 s all at once, 50-80 ms gentle, on a loaded machine
-where it is 40-120 ms with no backup). The process waits for the thread before it exits
+where it is 40-120 ms with no backup). During a review it copies only while the person reads
+(the screen has waited for a key for a moment; :mod:`llmcards.reading`), so a grade, which
+comes in a key press, seldom waits behind a flush. The process waits for the thread before it exits
 (:func:`wait_for_backups`, called by the CLI; the thread is also non-daemon), and from then
 on the copy runs at full speed. Without WAL (where SQLite could not use it, the
 store falls back to a rollback journal) a reader would block the writes, so the copy is
@@ -57,6 +59,7 @@ from typing import TYPE_CHECKING
 
 from llmcards.config import Settings
 from llmcards.errors import UserError
+from llmcards.reading import SCREEN
 from llmcards.scheduler import study_day
 from llmcards.store.backups import (
     BackupName,
@@ -249,7 +252,7 @@ def start_daily_backup(store: Store, now: datetime, *, tz: tzinfo | None = None)
 def _finish_daily(snapshot: Snapshot, dest: Path, store_path: Path, settings: Settings, now: datetime,
                   tz: tzinfo | None) -> None:
     try:
-        snapshot.copy_to(dest, gentle=True, hurry=_pending.hurry)
+        snapshot.copy_to(dest, gentle=True, hurry=_pending.hurry, turn=lambda: SCREEN.wait_turn(_pending.hurry))
         rotate(store_path, settings, now=now, keep=(dest,), tz=tz)
     except Exception as exc:  # reported by wait_for_backups
         snapshot.close()
@@ -269,6 +272,7 @@ def wait_for_backups(*, on_slow: Callable[[], object] | None = None, slow_after:
     import time
 
     _pending.hurry.set()
+    SCREEN.wake()
     deadline = time.monotonic() + slow_after
     while True:
         with _pending.lock:

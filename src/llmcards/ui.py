@@ -24,6 +24,7 @@ from rich.segment import Segment, SegmentLines
 from rich.text import Text
 
 from llmcards.models import Card, Grade
+from llmcards.reading import SCREEN
 from llmcards.render import CardView, format_interval
 from llmcards.session import Session, Summary
 
@@ -53,11 +54,16 @@ class Keyboard:
         self.resized = False  # set by the SIGWINCH handler
 
     def read(self) -> str:
-        """One key; ``"resize"`` when the terminal changed size while waiting."""
-        while not select.select([self.fd], [], [], 0.25)[0]:
-            if self.resized:
-                self.resized = False
-                return "resize"
+        """One key; ``"resize"`` when the terminal changed size while waiting. While it waits, the
+        person is reading (:mod:`llmcards.reading`: the day's backup copies then)."""
+        SCREEN.waiting(True)
+        try:
+            while not select.select([self.fd], [], [], 0.25)[0]:
+                if self.resized:
+                    self.resized = False
+                    return "resize"
+        finally:
+            SCREEN.waiting(False)
         data = os.read(self.fd, 1)
         if not data:
             return "eof"
@@ -133,11 +139,14 @@ class ReviewScreen:
     """Draws one card at a time and turns keys into session calls."""
 
     def __init__(self, session: Session, console: Console, clock: Callable[[], datetime],
-                 edit: Callable[[Card], object]) -> None:
+                 edit: Callable[[Card], object], first_read: Callable[[], object] | None = None) -> None:
         self.session = session
         self.console = console
         self.clock = clock
         self.edit = edit
+        # Called once, when the first card is on the screen: work the first grade will need,
+        # done while the person reads rather than between their key and the next card.
+        self.first_read = first_read
         self.message: Text | None = None
         # Rendered card bodies: the card on screen (question, then answer) and the one expected next.
         self._body_cache: dict[tuple[str, bool, int, str], list[list[Segment]]] = {}
@@ -174,6 +183,12 @@ class ReviewScreen:
                 del self._body_cache[next(iter(self._body_cache))]  # the oldest
             self._body_cache[key] = lines
         return lines
+
+    def _prepare_answer(self, card: Card) -> None:
+        """Render the answer and work out the grade buttons' intervals while the question is read,
+        so that the answer comes up at once (the first preview also loads fsrs)."""
+        self._body_lines(card, True, self.console.size[0])
+        self._intervals(card)
 
     def _prepare_next(self, card: Card) -> None:
         """Render the question that will most likely follow ``card`` while its answer is read, so
@@ -254,9 +269,15 @@ class ReviewScreen:
         self._preview_cache = None
         revealed = False
         offset = 0
-        prepared = False
+        answer_ready = prepared = False
         while True:
             offset = self.draw(card, revealed, offset)
+            first_read, self.first_read = self.first_read, None
+            if first_read is not None:
+                first_read()
+            if not revealed and not answer_ready:
+                self._prepare_answer(card)
+                answer_ready = True
             if revealed and not prepared:
                 self._prepare_next(card)
                 prepared = True

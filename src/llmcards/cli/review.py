@@ -53,8 +53,12 @@ def review(
                              include_unanswered=include_unanswered)
     session = Session.start(store, settings, now_utc(), options)
     console = make_console()
+    def first_read() -> None:
+        if store.before_first_write is not None:  # the first grade starts the day's backup: load its code now
+            import llmcards.backup  # noqa: F401
+
     screen = ReviewScreen(session, console, now_utc,
-                          edit=lambda card: edit_card(store, card.id, now=now_utc()))
+                          edit=lambda card: edit_card(store, card.id, now=now_utc()), first_read=first_read)
     try:
         with terminal(console) as keyboard:
             screen.run(keyboard)
