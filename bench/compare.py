@@ -95,8 +95,11 @@ def first_card(side: Side, db: Path) -> float:
     return t1 - p.t0
 
 
-def sitting(side: Side, template: Path, grades: int) -> tuple[float, float]:
-    """(median, p99) of '3' -> next question on screen over ``grades`` grades."""
+def sitting(side: Side, template: Path, grades: int) -> tuple[float, float, float]:
+    """(median, p99) of '3' -> next question on screen over ``grades`` grades, and 'q' -> exit.
+
+    Keys follow each other with no time to read, so a version that copies the day's backup only
+    while the person reads (llmcards.reading) finishes it at exit: the quit figure shows that."""
     db = rb.copy_store(template, WORK / f"key-{side.name}.db")
     p = rb.Pty(side.argv(db, "review"), env())
     p.expect(rb.FIRST_QUESTION)
@@ -111,9 +114,10 @@ def sitting(side: Side, template: Path, grades: int) -> tuple[float, float]:
             raise RuntimeError(f"{side.name}: the queue ran out after {i + 1} grades")
         keys.append(time.perf_counter() - t1)
         p.expect(rb.FOOTER_END)
+    t1 = time.perf_counter()
     p.send(b"q")
     p.finish()
-    return statistics.median(keys), rb.nearest_rank(keys, 0.99)
+    return statistics.median(keys), rb.nearest_rank(keys, 0.99), time.perf_counter() - t1
 
 
 def command(side: Side, db: Path, *args: str) -> float:
@@ -163,16 +167,19 @@ def sittings(name: str, sides: list[Side], args: argparse.Namespace,
             rb.run_cmd(s.argv(templates[s.name], "config", "set", key, value), env())
     medians: dict[str, list[float]] = {s: [] for s in SIDES}
     p99s: dict[str, list[float]] = {s: [] for s in SIDES}
+    quits: dict[str, list[float]] = {s: [] for s in SIDES}
 
     def one_sitting(side: Side) -> float:
-        median, p99 = sitting(side, templates[side.name], args.grades)
+        median, p99, quit_s = sitting(side, templates[side.name], args.grades)
         medians[side.name].append(median)
         p99s[side.name].append(p99)
+        quits[side.name].append(quit_s)
         return median
 
     alternate(args.sittings, one_sitting, sides)
     record("key to next card, median", name, {s: medians[s][1:] for s in SIDES})
     record("key to next card, p99", name, {s: p99s[s][1:] for s in SIDES})
+    record("quit after the sitting (q to exit)", name, {s: quits[s][1:] for s in SIDES})
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
