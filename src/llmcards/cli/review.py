@@ -53,6 +53,7 @@ def review(
                              include_unanswered=include_unanswered)
     session = Session.start(store, settings, now_utc(), options)
     console = make_console()
+
     def first_read() -> None:
         if store.before_first_write is not None:  # the first grade starts the day's backup: load its code now
             import llmcards.backup  # noqa: F401

@@ -288,7 +288,7 @@ class Connection:
         """:meth:`record_event` for many changes made at once (``(kind, card_id, data)``, in order)."""
         device, when = self.device_id, to_db(at)
         c.executemany(INSERT_EVENT, ((uuid7(at), device, when, kind, card_id, dump(data))
-                                      for kind, card_id, data in changes))
+                                     for kind, card_id, data in changes))
 
     # ----------------------------------------------------------------- meta and settings
     def get_meta(self, key: str) -> str | None:
