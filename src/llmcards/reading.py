@@ -24,14 +24,14 @@ class Reading:
     def __init__(self) -> None:
         self.watched = False  # a review screen runs in this process
         self.since: float | None = None  # when it began waiting for the key it waits for now
-        self.changed = threading.Condition()
+        self.changed = threading.Condition()  # notified by wake() only
 
     def waiting(self, waiting: bool) -> None:
-        """Called by the review screen: True when it starts waiting for a key, False when one came."""
-        with self.changed:
-            self.watched = True
-            self.since = time.monotonic() if waiting else None
-            self.changed.notify_all()
+        """Called by the review screen: True when it starts waiting for a key, False when one came.
+        It wakes no thread (the copy looks again within 0.1 s), so a key press pays nothing for it:
+        a woken thread would want the GIL just when the key is being handled."""
+        self.watched = True
+        self.since = time.monotonic() if waiting else None
 
     def wake(self) -> None:
         """Look at ``hurry`` again now (call it after setting it)."""
@@ -52,7 +52,7 @@ class Reading:
                         return True
                     self.changed.wait(min(left, 0.1))
                 else:
-                    self.changed.wait(0.1)  # hurry is an Event, not this condition: see wake()
+                    self.changed.wait(0.1)  # waiting() wakes nobody, and hurry is an Event: see wake()
             return True
 
 
