@@ -218,8 +218,9 @@ def report(res: dict[str, Any], base_label: str, new_label: str) -> str:
         "median of their medians and of their p99s). Ratio: new / base; below 1.00 the new code is faster.", "",
         "The last column pairs the runs of each round: in how many the new code was the slower. A real"
         " slowdown shows in nearly every round; the machine's noise, in about half.", "",
-        "| figure | workload | base | new | ratio | new slower in |", "|---|---|---|---|---|---|",
     ]
+    out += [*res.get("notes", []), ""] if res.get("notes") else []
+    out += ["| figure | workload | base | new | ratio | new slower in |", "|---|---|---|---|---|---|"]
     for r in res["rows"]:
         flag = " **worse by more than 10%**" if r["ratio"] > 1.10 else ""
         pairs = list(zip(r["samples_s"]["base"], r["samples_s"]["new"], strict=True))
