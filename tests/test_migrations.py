@@ -206,6 +206,7 @@ def test_the_cli_refuses_a_newer_store_in_one_line(tmp_path: Path, cli: Callable
 
 def test_a_failing_step_changes_nothing_and_a_new_step_is_just_appended(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmcards.schema.migrations as migrations
     import llmcards.store.connection as connection
 
     path = tmp_path / "llmcards.db"
@@ -213,7 +214,7 @@ def test_a_failing_step_changes_nothing_and_a_new_step_is_just_appended(
         store.save_setting("new_per_day", "7")
     broken = Migration(SCHEMA_VERSION + 1, "a step that fails halfway", (
         "CREATE TABLE next_table (id INTEGER PRIMARY KEY)", "INSERT INTO no_such_table VALUES (1)"))
-    monkeypatch.setattr(connection, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, broken))
     monkeypatch.setattr(connection, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(UserError, match=f"migrating .* to schema {SCHEMA_VERSION + 1} .* failed: no such table"):
         Store.open(path)
@@ -224,7 +225,7 @@ def test_a_failing_step_changes_nothing_and_a_new_step_is_just_appended(
     assert [b.reason for b in store_backups(path)] == ["migration"]  # taken before the step ran
 
     good = Migration(SCHEMA_VERSION + 1, "next table", ("CREATE TABLE next_table (id INTEGER PRIMARY KEY)",))
-    monkeypatch.setattr(connection, "MIGRATIONS", (*MIGRATIONS, good))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, good))
     with Store.open(path) as store:
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
         assert store.conn.execute("SELECT count(*) FROM next_table").fetchone()[0] == 0

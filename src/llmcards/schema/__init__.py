@@ -1,14 +1,15 @@
 """The store's schema: the steps that build it in :mod:`llmcards.schema.migrations`, the tables
 as SQLAlchemy models in :mod:`llmcards.schema.tables`.
 
-The version is the last step's, kept apart from the SQLAlchemy models so that opening a
-store (which compares it with ``PRAGMA user_version``) and migrating one never import
-SQLAlchemy; the models serve SQLAlchemy users (tests and tools).
+The version is the last step's, kept apart from the steps and the SQLAlchemy models so that
+opening a store (which compares it with ``PRAGMA user_version``) loads neither, and migrating
+one never imports SQLAlchemy; the models serve SQLAlchemy users (tests and tools).
 """
 
-from llmcards.schema.migrations import MIGRATIONS, REPLAY_PENDING
+__all__ = ["REPLAY_PENDING", "SCHEMA_VERSION"]
 
-__all__ = ["MIGRATIONS", "REPLAY_PENDING", "SCHEMA_VERSION"]
-
-SCHEMA_VERSION = MIGRATIONS[-1].version  # 1: first release; 2: covering indexes for stats, cards.source_hash;
+# The last step's version (a test holds it equal to MIGRATIONS[-1].version). Written out, so that
+# opening a store that is up to date does not even load the steps.
+SCHEMA_VERSION = 3  # 1: first release; 2: covering indexes for stats, cards.source_hash;
 # 3: review ids and devices, the events table (sync between devices)
+REPLAY_PENDING = "replay_pending"  # meta: rebuild every schedule from its history at the first hub sync

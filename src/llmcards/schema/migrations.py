@@ -24,8 +24,8 @@ from typing import Any
 
 from llmcards.config import LOCAL_SETTINGS
 from llmcards.models import BANK_ORIGIN, uuid7, uuid7_named
+from llmcards.schema import REPLAY_PENDING
 
-REPLAY_PENDING = "replay_pending"  # meta: rebuild every schedule from its history at the first hub sync
 SINCE_EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the time of the settings events step 3 writes
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -30,7 +29,6 @@ from llmcards.config import LOCAL_SETTINGS, SCHEDULING_SETTINGS, Settings
 from llmcards.errors import UserError
 from llmcards.models import uuid7
 from llmcards.schema import SCHEMA_VERSION
-from llmcards.schema.migrations import MIGRATIONS
 from llmcards.store.files import fsync_dir, read_header_version
 
 BUSY_TIMEOUT_MS = 15000
@@ -82,10 +80,12 @@ def migrate(conn: sqlite3.Connection, path: Path, *, now: datetime | None = None
     version inside its transaction and is skipped if it was applied meanwhile.
     """
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    pending = [m for m in MIGRATIONS if m.version > version]
-    if not pending:
-        return None
+    if version >= SCHEMA_VERSION:
+        return None  # (the steps' module is loaded only when one is due)
+    from llmcards.schema.migrations import MIGRATIONS
     from llmcards.store.backups import copy_store, free_backup_path
+
+    pending = [m for m in MIGRATIONS if m.version > version]
 
     backup = None
     if version > 0:
@@ -270,6 +270,8 @@ class Connection:
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
             if row is None:
                 with self.write() as c:
+                    import uuid
+
                     c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('device_id', ?)", (str(uuid.uuid4()),))
                     row = c.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
             self._device = str(row[0])
